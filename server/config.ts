@@ -1,0 +1,123 @@
+import { resolve } from 'node:path'
+import { z } from 'zod'
+import { PROVIDER_NAMES, type ProviderName } from './protocol'
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface Config {
+  port: number
+  host: string
+  debug: boolean
+  /** Fixed access token; when absent the hub makes one and keeps it in `dataDir`. */
+  secretKey: string | undefined
+  dataDir: string
+  provider: ProviderName
+  qrTtlFirstMs: number
+  qrTtlMs: number
+  qrMax: number
+  sessionIdleMs: number
+  logLevel: LogLevel
+  rateLimitPerS: number
+  rateLimitBurst: number
+  sendRatePerS: number
+  sendBurst: number
+  sendQueueMax: number
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+
+const positive = z
+  .string()
+  .trim()
+  .regex(/^\d+(\.\d+)?$/, 'must be a positive number')
+  .transform(Number)
+  .pipe(z.number().positive())
+
+const boolean = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off', '']))
+  .transform((value) => ['1', 'true', 'yes', 'on'].includes(value))
+
+/** Every variable the hub reads, with its parser and default. */
+const variables = {
+  WS_PORT: { key: 'port', schema: integer(0, 65535), fallback: '5001' },
+  WS_HOST: { key: 'host', schema: z.string().trim().min(1), fallback: '0.0.0.0' },
+  DEBUG: { key: 'debug', schema: boolean, fallback: 'false' },
+  SECRET_KEY: {
+    key: 'secretKey',
+    schema: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .max(512)
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    fallback: undefined,
+  },
+  DATA_DIR: {
+    key: 'dataDir',
+    schema: z
+      .string()
+      .min(1)
+      .transform((p) => resolve(p)),
+    fallback: './data',
+  },
+  WA_PROVIDER: { key: 'provider', schema: z.enum(PROVIDER_NAMES), fallback: 'simulated' },
+  QR_TTL_FIRST_MS: { key: 'qrTtlFirstMs', schema: integer(100, 600_000), fallback: '60000' },
+  QR_TTL_MS: { key: 'qrTtlMs', schema: integer(100, 600_000), fallback: '20000' },
+  QR_MAX: { key: 'qrMax', schema: integer(1, 100), fallback: '6' },
+  SESSION_IDLE_MS: { key: 'sessionIdleMs', schema: integer(100, 86_400_000), fallback: '300000' },
+  LOG_LEVEL: { key: 'logLevel', schema: z.enum(LOG_LEVELS), fallback: undefined },
+  RATE_LIMIT_PER_S: { key: 'rateLimitPerS', schema: positive, fallback: '20' },
+  RATE_LIMIT_BURST: { key: 'rateLimitBurst', schema: integer(1, 100_000), fallback: '40' },
+  SEND_RATE_PER_S: { key: 'sendRatePerS', schema: positive, fallback: '1' },
+  SEND_BURST: { key: 'sendBurst', schema: integer(1, 1000), fallback: '3' },
+  SEND_QUEUE_MAX: { key: 'sendQueueMax', schema: integer(0, 10_000), fallback: '20' },
+} as const
+
+export type EnvVariable = keyof typeof variables
+export const ENV_VARIABLES = Object.keys(variables) as EnvVariable[]
+
+/**
+ * Parses the environment once into a typed Config. A bad value throws a ConfigError naming the
+ * variable, so start-up stops with a message a person can act on.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Config> = {},
+): Config {
+  const parsed: Record<string, unknown> = {}
+  for (const [name, spec] of Object.entries(variables)) {
+    const raw = env[name] === undefined || env[name] === '' ? spec.fallback : env[name]
+    if (raw === undefined) {
+      parsed[spec.key] = undefined
+      continue
+    }
+    const result = (spec.schema as z.ZodType).safeParse(raw)
+    if (!result.success) {
+      const reason = result.error.issues[0]?.message ?? 'is invalid'
+      throw new ConfigError(name, `${name}=${JSON.stringify(raw)} is invalid: ${reason}`)
+    }
+    parsed[spec.key] = result.data
+  }
+  const debug = parsed.debug as boolean
+  parsed.logLevel ??= debug ? 'debug' : 'info'
+  return { ...(parsed as unknown as Config), ...overrides }
+}

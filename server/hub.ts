@@ -1,0 +1,333 @@
+import { EventEmitter } from 'node:events'
+import { createServer, type Server as HttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Config, LogLevel } from './config'
+import { createHttpHandler } from './http'
+import { levelEnabled, type LogEntry, type LogFields, type Logger } from './logger'
+import { createMetrics } from './metrics'
+import type { StatusEvent } from './protocol'
+import { createProvider, type ProviderFactory } from './providers'
+import { SessionManager, type SessionCounts } from './sessions/session-manager'
+import { SessionStore } from './sessions/session-store'
+import {
+  createBroadcaster,
+  createSocketServer,
+  registerSocketHandlers,
+  type HubSocketServer,
+} from './socket'
+import { resolveToken } from './token'
+import { VERSION } from './version'
+
+export type HubState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error'
+
+export interface HubFailure {
+  code: 'port_in_use' | 'permission_denied' | 'address_unavailable' | 'start_failed'
+  message: string
+}
+
+export interface HubStatus {
+  state: HubState
+  version: string
+  provider: Config['provider']
+  host: string
+  port: number
+  /** `http://host:port/`, without the token. */
+  url?: string
+  clients: number
+  sessions: SessionCounts & { total: number }
+  error?: HubFailure
+}
+
+export interface ConnectionInfo {
+  url: string
+  token: string
+  /** `url` with `?token=`: opens the web UI signed in. */
+  accessUrl: string
+}
+
+export interface HubEvents {
+  started: [ConnectionInfo]
+  stopped: []
+  error: [HubFailure]
+  state: [HubStatus]
+  clients: [number]
+  session: [StatusEvent]
+  log: [LogEntry]
+}
+
+export interface Hub {
+  start(): Promise<ConnectionInfo>
+  stop(): Promise<void>
+  status(): HubStatus
+  /** Known once the hub has started. */
+  connectionInfo(): ConnectionInfo | undefined
+  readonly events: EventEmitter<HubEvents>
+}
+
+export interface HubOptions {
+  logger: Logger
+  /** Built web UI to serve at `/`. */
+  webRoot?: string
+  /** Replaces the provider chosen by `config.provider` (tests inject fakes here). */
+  providerFactory?: ProviderFactory
+}
+
+export class HubStartError extends Error {
+  constructor(readonly failure: HubFailure) {
+    super(failure.message)
+    this.name = 'HubStartError'
+  }
+}
+
+interface Running {
+  http: HttpServer
+  io: HubSocketServer
+  manager: SessionManager
+  info: ConnectionInfo
+}
+
+/**
+ * The hub: an HTTP server and a Socket.IO server on one port, sessions and a WhatsApp provider.
+ * It can be started and stopped again (the desktop app does), and reports everything through
+ * `events`, the single source for trays, windows and logs.
+ */
+export function createHub(config: Config, options: HubOptions): Hub {
+  const events = new EventEmitter<HubEvents>()
+  const logger = teeLogger(options.logger, config.logLevel, (entry) => events.emit('log', entry))
+  let state: HubState = 'stopped'
+  let failure: HubFailure | undefined
+  let running: Running | undefined
+  let pending: Promise<unknown> = Promise.resolve()
+
+  const status = (): HubStatus => {
+    const counts = running?.manager.countByStatus() ?? {
+      pending: 0,
+      qr_ready: 0,
+      authenticated: 0,
+      disconnected: 0,
+    }
+    const address = running?.http.address() as AddressInfo | null | undefined
+    return {
+      state,
+      version: VERSION,
+      provider: config.provider,
+      host: config.host,
+      port: address?.port ?? config.port,
+      ...(running ? { url: running.info.url } : {}),
+      clients: running?.io.sockets.sockets.size ?? 0,
+      sessions: { total: running?.manager.size ?? 0, ...counts },
+      ...(failure ? { error: failure } : {}),
+    }
+  }
+
+  const setState = (next: HubState) => {
+    state = next
+    events.emit('state', status())
+  }
+
+  const start = async (): Promise<ConnectionInfo> => {
+    if (running) return running.info
+    failure = undefined
+    setState('starting')
+    try {
+      running = await open(config, options, logger, events)
+    } catch (error) {
+      // Reported, not logged: the host shows it its own way (one CLI line, a tray state).
+      failure = describeStartFailure(error, config)
+      setState('error')
+      if (events.listenerCount('error') > 0) events.emit('error', failure)
+      throw new HubStartError(failure)
+    }
+    setState('running')
+    logger.info(`WA Link Hub ${VERSION} listening; open ${running.info.accessUrl}`, {
+      provider: config.provider,
+      data_dir: config.dataDir,
+    })
+    events.emit('started', running.info)
+    return running.info
+  }
+
+  const stop = async (): Promise<void> => {
+    if (!running) return
+    const current = running
+    setState('stopping')
+    await close(current)
+    running = undefined
+    setState('stopped')
+    logger.info('WA Link Hub stopped')
+    events.emit('stopped')
+  }
+
+  // start and stop never overlap: each waits for the previous call to settle.
+  const serialize = <T>(task: () => Promise<T>): Promise<T> => {
+    const next = pending.then(task, task)
+    pending = next.catch(() => undefined)
+    return next
+  }
+
+  return {
+    start: () => serialize(start),
+    stop: () => serialize(stop),
+    status,
+    connectionInfo: () => running?.info,
+    events,
+  }
+}
+
+async function open(
+  config: Config,
+  options: HubOptions,
+  logger: Logger,
+  events: EventEmitter<HubEvents>,
+): Promise<Running> {
+  const { token } = await resolveToken(config)
+  const startedAt = Date.now()
+  const store = new SessionStore(config.dataDir, logger)
+  const provider = await (options.providerFactory ?? createProvider)({ config, logger })
+
+  const http = createServer()
+  const io = createSocketServer(http, token)
+  const clients = () => io.sockets.sockets.size
+  // The gauges read the manager only when scraped, after it exists.
+  const metrics = createMetrics({ clients, sessions: () => manager.countByStatus() })
+  const manager = new SessionManager({
+    config,
+    logger,
+    provider,
+    store,
+    broadcaster: createBroadcaster(io, metrics),
+    metrics,
+    onChange: (status) => events.emit('session', status),
+  })
+  registerSocketHandlers(io, {
+    config,
+    logger,
+    metrics,
+    manager,
+    provider: provider.name,
+    version: VERSION,
+    onClientsChanged: (count) => events.emit('clients', count),
+  })
+  http.on(
+    'request',
+    createHttpHandler({
+      token,
+      version: VERSION,
+      provider: provider.name,
+      startedAt,
+      logger,
+      metrics,
+      manager,
+      clients,
+      webRoot: options.webRoot,
+    }),
+  )
+
+  // Linked sessions come back before the port opens, so a reconnecting client finds them.
+  const resumed = await manager.load()
+  if (resumed > 0) logger.info('Linked sessions restored', { sessions: resumed })
+  try {
+    await listen(http, config.port, config.host)
+  } catch (error) {
+    await manager.stop()
+    io.close()
+    throw error
+  }
+  manager.startIdleSweeper()
+  const { port } = http.address() as AddressInfo
+  const url = `http://${displayHost(config.host)}:${port}/`
+  return {
+    http,
+    io,
+    manager,
+    info: { url, token, accessUrl: `${url}?token=${encodeURIComponent(token)}` },
+  }
+}
+
+async function close({ http, io, manager }: Running): Promise<void> {
+  // Stop accepting first, then end every client, then flush the sessions to disk.
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()))
+  io.disconnectSockets(true)
+  await new Promise<void>((resolve) => io.close(() => resolve()))
+  http.closeAllConnections()
+  await closed
+  await manager.stop()
+}
+
+function listen(http: HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      http.off('listening', onListening)
+      reject(error)
+    }
+    const onListening = () => {
+      http.off('error', onError)
+      resolve()
+    }
+    http.once('error', onError)
+    http.once('listening', onListening)
+    http.listen(port, host)
+  })
+}
+
+function describeStartFailure(error: unknown, config: Config): HubFailure {
+  const code = (error as NodeJS.ErrnoException).code
+  const where = `${config.host}:${config.port}`
+  switch (code) {
+    case 'EADDRINUSE':
+      return {
+        code: 'port_in_use',
+        message: `Port ${config.port} is already in use (${where}); stop the other program or choose another port (WS_PORT)`,
+      }
+    case 'EACCES':
+      return {
+        code: 'permission_denied',
+        message: `Not allowed to listen on ${where}; choose a port above 1023 (WS_PORT)`,
+      }
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return {
+        code: 'address_unavailable',
+        message: `The address ${config.host} is not available on this machine (WS_HOST)`,
+      }
+    default:
+      return {
+        code: 'start_failed',
+        message: `The hub could not start: ${(error as Error).message}`,
+      }
+  }
+}
+
+/** 0.0.0.0 and :: listen everywhere; a person's browser reaches them as localhost. */
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost'
+  return host.includes(':') ? `[${host}]` : host
+}
+
+/** Logs through the host's logger and also streams each entry as a hub event. */
+function teeLogger(
+  target: Logger,
+  threshold: LogLevel,
+  onEntry: (entry: LogEntry) => void,
+): Logger {
+  const tee = (level: LogLevel) => (message: string, fields?: LogFields) => {
+    if (!levelEnabled(threshold, level)) return
+    target[level](message, fields)
+    onEntry({
+      time: new Date().toISOString(),
+      level,
+      message,
+      ...(fields ? { fields: safeFields(fields) } : {}),
+    })
+  }
+  return { debug: tee('debug'), info: tee('info'), warn: tee('warn'), error: tee('error') }
+}
+
+/** Errors become their message, so entries survive structured cloning (IPC) and JSON. */
+function safeFields(fields: LogFields): LogFields {
+  const out: LogFields = {}
+  for (const [key, value] of Object.entries(fields)) {
+    out[key] = value instanceof Error ? value.message : value
+  }
+  return out
+}

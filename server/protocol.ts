@@ -1,0 +1,257 @@
+/**
+ * Wire protocol v1 of WA Link Hub: event names, payload schemas and their types.
+ *
+ * This file must stay free of Node imports: the renderer imports it too.
+ */
+import { z } from 'zod'
+
+export const PROTOCOL_VERSION = 1
+
+/** Events a client sends to the hub. */
+export const ClientEvent = {
+  getQr: 'get_qr',
+  getStatus: 'get_status',
+  disconnectWhatsapp: 'disconnect_whatsapp',
+  subscribe: 'subscribe',
+  listSessions: 'list_sessions',
+  sendMessage: 'send_message',
+} as const
+export type ClientEventName = (typeof ClientEvent)[keyof typeof ClientEvent]
+
+/** Events the hub sends to clients. Every payload carries `type` equal to the event name. */
+export const ServerEvent = {
+  connected: 'connected',
+  qrCode: 'qr_code',
+  pairingCode: 'pairing_code',
+  authenticated: 'authenticated',
+  disconnected: 'disconnected',
+  status: 'status',
+  message: 'message',
+  error: 'error',
+} as const
+export type ServerEventName = (typeof ServerEvent)[keyof typeof ServerEvent]
+
+export const ERROR_CODES = [
+  'unauthorized',
+  'invalid_payload',
+  'unknown_session',
+  'rate_limited',
+  'not_authenticated',
+  'provider_error',
+  'qr_expired',
+  'internal',
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+export const SESSION_STATUSES = ['pending', 'qr_ready', 'authenticated', 'disconnected'] as const
+export type SessionStatus = (typeof SESSION_STATUSES)[number]
+
+/** Why a link ended. A transient drop is not a disconnect (it is `status.reconnecting`). */
+export const DISCONNECT_REASONS = [
+  'logout',
+  'logged_out_remote',
+  'qr_timeout',
+  'replaced',
+  'inactive',
+  'failed',
+] as const
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[number]
+
+export const PROVIDER_NAMES = ['simulated', 'baileys'] as const
+export type ProviderName = (typeof PROVIDER_NAMES)[number]
+
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+export const sessionIdSchema = z
+  .string({ error: 'session_id must be a string' })
+  .regex(SESSION_ID_PATTERN, 'session_id must be 1-64 characters of A-Z, a-z, 0-9, _ or -')
+
+/** International number, digits only with an optional leading +, as WhatsApp's pairing expects. */
+export const phoneNumberSchema = z
+  .string({ error: 'phone_number must be a string' })
+  .regex(/^\+?[1-9]\d{6,14}$/, 'phone_number must be 7-15 digits in international format')
+  .transform((value) => value.replace(/^\+/, ''))
+
+/** A recipient: digits (international format) or a WhatsApp JID. */
+export const recipientSchema = z
+  .string({ error: 'to must be a string' })
+  .regex(
+    /^(\+?[1-9]\d{6,14}|[0-9A-Za-z._:-]{1,64}@(s\.whatsapp\.net|c\.us|g\.us|lid))$/,
+    'to must be a phone number in international format or a WhatsApp JID',
+  )
+
+const payload = <T extends z.ZodRawShape>(shape: T) =>
+  z.object(shape, { error: 'payload must be a JSON object' })
+
+export const clientPayloadSchemas = {
+  [ClientEvent.getQr]: payload({
+    session_id: sessionIdSchema.optional(),
+    phone_number: phoneNumberSchema.optional(),
+  }),
+  [ClientEvent.getStatus]: payload({ session_id: sessionIdSchema }),
+  [ClientEvent.disconnectWhatsapp]: payload({ session_id: sessionIdSchema }),
+  [ClientEvent.subscribe]: payload({ session_id: sessionIdSchema }),
+  [ClientEvent.listSessions]: payload({}),
+  [ClientEvent.sendMessage]: payload({
+    session_id: sessionIdSchema,
+    to: recipientSchema,
+    text: z
+      .string({ error: 'text must be a string' })
+      .min(1, 'text must not be empty')
+      .max(4096, 'text must be at most 4096 characters'),
+  }),
+} satisfies Record<ClientEventName, z.ZodType>
+
+export type ClientPayload<E extends ClientEventName> = z.output<(typeof clientPayloadSchemas)[E]>
+
+export const simulateScanBodySchema = z.object(
+  {
+    qr_data: z.string({ error: 'qr_data must be a string' }).min(1).max(2048),
+    name: z.string().min(1).max(100).optional(),
+    phone: z
+      .string()
+      .regex(/^\+?[1-9]\d{6,14}$/, 'phone must be 7-15 digits in international format')
+      .optional(),
+  },
+  { error: 'body must be a JSON object' },
+)
+export type SimulateScanBody = z.output<typeof simulateScanBodySchema>
+
+export const simulateMessageBodySchema = z.object(
+  {
+    from: recipientSchema,
+    text: z.string({ error: 'text must be a string' }).min(1).max(4096),
+  },
+  { error: 'body must be a JSON object' },
+)
+export type SimulateMessageBody = z.output<typeof simulateMessageBodySchema>
+
+export interface LinkedUser {
+  /** Normalized JID, e.g. `34600000000@s.whatsapp.net`. */
+  id: string
+  name: string
+}
+
+export interface ErrorBody {
+  code: ErrorCode
+  message: string
+}
+
+export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ErrorBody }
+
+export interface ConnectedEvent {
+  type: 'connected'
+  client_id: string
+  server_version: string
+  provider: ProviderName
+  message: string
+}
+
+export interface QrCodeEvent {
+  type: 'qr_code'
+  session_id: string
+  qr_data: string
+  qr_image: string
+  issued_at: string
+  expires_at: string
+  attempt: number
+  attempts_max: number
+  message: string
+}
+
+export interface PairingCodeEvent {
+  type: 'pairing_code'
+  session_id: string
+  code: string
+  expires_at: string
+  message: string
+}
+
+export interface AuthenticatedEvent {
+  type: 'authenticated'
+  session_id: string
+  user: LinkedUser
+  message: string
+}
+
+export interface DisconnectedEvent {
+  type: 'disconnected'
+  session_id: string
+  reason: DisconnectReason
+  code?: number
+  message: string
+}
+
+export interface StatusEvent {
+  type: 'status'
+  session_id: string
+  status: SessionStatus
+  authenticated: boolean
+  reconnecting: boolean
+  reason?: DisconnectReason
+  user?: LinkedUser
+  message: string
+  updated_at: string
+}
+
+export type MessageKind =
+  'text' | 'image' | 'video' | 'audio' | 'document' | 'sticker' | 'location' | 'contact' | 'other'
+
+export interface MessageEvent {
+  type: 'message'
+  session_id: string
+  id: string
+  from: string
+  text: string
+  kind: MessageKind
+  timestamp: string
+}
+
+export interface ErrorEvent {
+  type: 'error'
+  code: ErrorCode
+  message: string
+  event?: string
+  session_id?: string
+}
+
+export interface ServerEvents {
+  connected: ConnectedEvent
+  qr_code: QrCodeEvent
+  pairing_code: PairingCodeEvent
+  authenticated: AuthenticatedEvent
+  disconnected: DisconnectedEvent
+  status: StatusEvent
+  message: MessageEvent
+  error: ErrorEvent
+}
+
+export interface StatsBody {
+  uptime_s: number
+  clients: number
+  sessions: { total: number } & Record<SessionStatus, number>
+  provider: ProviderName
+}
+
+export interface HealthBody {
+  status: 'ok'
+  version: string
+  uptime_s: number
+}
+
+/** Human-readable explanations of disconnect reasons, for logs and default messages. */
+export const DISCONNECT_MESSAGES: Record<DisconnectReason, string> = {
+  logout: 'The link was logged out from this hub',
+  logged_out_remote: 'The link was removed from the phone (Linked devices)',
+  qr_timeout: 'No QR code was scanned in time',
+  replaced: 'Another connection replaced this link',
+  inactive: 'The session was removed after a period without subscribers',
+  failed: 'WhatsApp refused the link',
+}
+
+/** Formats the first zod issue as one readable sentence. */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0]
+  if (!issue) return 'invalid payload'
+  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''
+  return `${where}${issue.message}`
+}

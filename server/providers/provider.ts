@@ -1,0 +1,99 @@
+import type { Config } from '../config'
+import type { Logger } from '../logger'
+import type { DisconnectReason, LinkedUser, MessageKind, ProviderName } from '../protocol'
+
+/** A QR code as WhatsApp issues it: the provider owns its rotation, the hub renders it. */
+export interface ProviderQr {
+  data: string
+  ttlMs: number
+  /** 1-based. */
+  attempt: number
+  attemptsMax: number
+}
+
+export interface IncomingMessage {
+  id: string
+  /** Sender's normalized JID. */
+  from: string
+  text: string
+  kind: MessageKind
+  timestamp: Date
+}
+
+/** How a provider reports what happens to one session. The session manager implements it. */
+export interface SessionSink {
+  qr(qr: ProviderQr): void
+  pairingCode(code: string, ttlMs: number): void
+  authenticated(user: LinkedUser): void
+  /** A transient drop (true) or its recovery (false); never the end of a link. */
+  reconnecting(active: boolean): void
+  /** The link has ended. The provider has already stopped the session's connection. */
+  disconnected(reason: DisconnectReason, detail?: { code?: number; message?: string }): void
+  message(message: IncomingMessage): void
+}
+
+export interface ProviderSession {
+  id: string
+  /** The session's own folder for credentials: `DATA_DIR/sessions/<id>/`. */
+  dir: string
+  sink: SessionSink
+}
+
+export interface LinkOptions {
+  /** Digits only; asks for a pairing code instead of QR codes. */
+  phoneNumber?: string
+}
+
+export type ScanResult = 'ok' | 'expired' | 'mismatch'
+
+/** Test and demo controls that only the simulated provider has. */
+export interface Simulator {
+  scan(
+    sessionId: string,
+    qrData: string,
+    user: { name?: string; phone?: string },
+  ): Promise<ScanResult>
+  deliver(sessionId: string, from: string, text: string): IncomingMessage
+}
+
+export interface WhatsAppProvider {
+  readonly name: ProviderName
+  readonly supportsPairingCode: boolean
+  readonly simulator?: Simulator
+  /** Starts linking a new device from scratch; results arrive through `session.sink`. */
+  link(session: ProviderSession, options: LinkOptions): Promise<void>
+  /** Reconnects a session whose credentials are stored (after a restart). */
+  resume(session: ProviderSession): Promise<void>
+  /** Ends the link on WhatsApp's side too. The caller deletes the session's folder afterwards. */
+  logout(sessionId: string): Promise<void>
+  /** Closes the connection and keeps the credentials (hub stop, idle cleanup). */
+  close(sessionId: string): Promise<void>
+  sendMessage(sessionId: string, to: string, text: string): Promise<{ messageId: string }>
+  /** Closes every session, keeping credentials. */
+  shutdown(): Promise<void>
+}
+
+export interface ProviderContext {
+  config: Config
+  logger: Logger
+}
+
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'not_authenticated' | 'provider_error' | 'rate_limited' = 'provider_error',
+  ) {
+    super(message)
+    this.name = 'ProviderError'
+  }
+}
+
+/** Normalizes digits or a JID to a user JID (`<digits>@s.whatsapp.net`); groups and LIDs stay. */
+export function toJid(recipient: string): string {
+  if (recipient.includes('@')) {
+    const [user = '', server = ''] = recipient.split('@')
+    const bare = user.split(':')[0] ?? user // drop a device suffix such as `:12`
+    return server === 'c.us' ? `${bare}@s.whatsapp.net` : `${bare}@${server}`
+  }
+  return `${recipient.replace(/^\+/, '')}@s.whatsapp.net`
+}

@@ -1,0 +1,190 @@
+import { randomBytes, randomInt } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { writeFileAtomic } from '../sessions/atomic-file'
+import type { LinkedUser } from '../protocol'
+import {
+  ProviderError,
+  toJid,
+  type IncomingMessage,
+  type LinkOptions,
+  type ProviderContext,
+  type ProviderSession,
+  type ScanResult,
+  type Simulator,
+  type WhatsAppProvider,
+} from './provider'
+
+const CREDS_FILE = 'simulated-creds.json'
+const credsSchema = z.object({ user: z.object({ id: z.string(), name: z.string() }) })
+
+/** WhatsApp's pairing codes use this alphabet (no 0/O, 1/I confusion). */
+const PAIRING_ALPHABET = 'ABCDEFGHJKLMNPQRSTVWXYZ23456789'
+
+interface LinkState {
+  session: ProviderSession
+  /** Every QR or pairing code this session was ever shown, to tell "expired" from "never ours". */
+  issued: Set<string>
+  current?: string
+  expiresAt: number
+  attempt: number
+  timer?: NodeJS.Timeout
+  user?: LinkedUser
+}
+
+/**
+ * A WhatsApp stand-in that works offline. It mimics WhatsApp's linking: a first QR valid
+ * `QR_TTL_FIRST_MS`, later ones `QR_TTL_MS`, at most `QR_MAX`, then `qr_timeout`. QR data has the
+ * multi-device shape `ref,noisePublicKey,identityPublicKey,advSecret` with fresh random keys.
+ * A "scan" comes from the simulate-scan HTTP endpoint.
+ */
+export function createSimulatedProvider({ config, logger }: ProviderContext): WhatsAppProvider {
+  const states = new Map<string, LinkState>()
+
+  const stop = (state: LinkState) => {
+    clearTimeout(state.timer)
+    state.timer = undefined
+    state.current = undefined
+  }
+
+  const issueQr = (state: LinkState) => {
+    if (state.attempt >= config.qrMax) {
+      stop(state)
+      state.session.sink.disconnected('qr_timeout')
+      return
+    }
+    state.attempt += 1
+    const ttlMs = state.attempt === 1 ? config.qrTtlFirstMs : config.qrTtlMs
+    const data = makeQrData()
+    state.issued.add(data)
+    state.current = data
+    state.expiresAt = Date.now() + ttlMs
+    state.timer = setTimeout(() => issueQr(state), ttlMs)
+    state.timer.unref()
+    state.session.sink.qr({ data, ttlMs, attempt: state.attempt, attemptsMax: config.qrMax })
+  }
+
+  const issuePairingCode = (state: LinkState) => {
+    const ttlMs = config.qrTtlFirstMs
+    const code = Array.from(
+      { length: 8 },
+      () => PAIRING_ALPHABET[randomInt(PAIRING_ALPHABET.length)],
+    ).join('')
+    state.issued.add(code)
+    state.current = code
+    state.expiresAt = Date.now() + ttlMs
+    state.timer = setTimeout(() => {
+      stop(state)
+      state.session.sink.disconnected('qr_timeout')
+    }, ttlMs)
+    state.timer.unref()
+    state.session.sink.pairingCode(code, ttlMs)
+  }
+
+  const requireLinked = (sessionId: string): LinkState => {
+    const state = states.get(sessionId)
+    if (!state?.user) throw new ProviderError('this session is not linked', 'not_authenticated')
+    return state
+  }
+
+  const simulator: Simulator = {
+    async scan(sessionId, qrData, who): Promise<ScanResult> {
+      const state = states.get(sessionId)
+      if (!state?.issued.has(qrData)) return 'mismatch'
+      if (state.current !== qrData || Date.now() >= state.expiresAt) return 'expired'
+      stop(state)
+      const digits = who.phone?.replace(/^\+/, '') ?? `1555${randomInt(1_000_000, 9_999_999)}`
+      const user: LinkedUser = { id: toJid(digits), name: who.name ?? 'Simulated phone' }
+      await writeFileAtomic(join(state.session.dir, CREDS_FILE), JSON.stringify({ user }))
+      state.user = user
+      logger.debug('Simulated phone scanned the QR', { session_id: sessionId })
+      state.session.sink.authenticated(user)
+      return 'ok'
+    },
+    deliver(sessionId, from, text): IncomingMessage {
+      const state = requireLinked(sessionId)
+      const message: IncomingMessage = {
+        id: `SIM${randomBytes(8).toString('hex').toUpperCase()}`,
+        from: toJid(from),
+        text,
+        kind: 'text',
+        timestamp: new Date(),
+      }
+      state.session.sink.message(message)
+      return message
+    },
+  }
+
+  return {
+    name: 'simulated',
+    supportsPairingCode: true,
+    simulator,
+
+    async link(session, options: LinkOptions) {
+      const previous = states.get(session.id)
+      if (previous) stop(previous)
+      const state: LinkState = {
+        session,
+        issued: previous?.issued ?? new Set(),
+        expiresAt: 0,
+        attempt: 0,
+      }
+      states.set(session.id, state)
+      if (options.phoneNumber) issuePairingCode(state)
+      else issueQr(state)
+    },
+
+    async resume(session) {
+      let user: LinkedUser
+      try {
+        user = credsSchema.parse(
+          JSON.parse(await readFile(join(session.dir, CREDS_FILE), 'utf8')),
+        ).user
+      } catch (error) {
+        logger.warn('Simulated credentials are missing or damaged', {
+          session_id: session.id,
+          error,
+        })
+        session.sink.disconnected('failed', {
+          message: 'stored credentials are missing or damaged',
+        })
+        return
+      }
+      states.set(session.id, { session, issued: new Set(), expiresAt: 0, attempt: 0, user })
+      session.sink.authenticated(user)
+    },
+
+    async logout(sessionId) {
+      const state = states.get(sessionId)
+      if (state) stop(state)
+      states.delete(sessionId)
+    },
+
+    async close(sessionId) {
+      const state = states.get(sessionId)
+      if (state) stop(state)
+      states.delete(sessionId)
+    },
+
+    async sendMessage(sessionId, to) {
+      requireLinked(sessionId)
+      const messageId = `SIM${randomBytes(8).toString('hex').toUpperCase()}`
+      logger.debug('Simulated message sent', { session_id: sessionId, to: toJid(to) })
+      return { messageId }
+    },
+
+    async shutdown() {
+      for (const state of states.values()) stop(state)
+      states.clear()
+    },
+  }
+}
+
+/** `ref,noisePublicKey,identityPublicKey,advSecret`, the shape of a WhatsApp multi-device QR. */
+function makeQrData(): string {
+  const ref = `2@${randomBytes(36).toString('base64')}`
+  return [ref, randomBytes(32), randomBytes(32), randomBytes(32)]
+    .map((part) => (typeof part === 'string' ? part : part.toString('base64')))
+    .join(',')
+}

@@ -1,0 +1,73 @@
+import { crc32, deflateSync } from 'node:zlib'
+import QRCode from 'qrcode'
+
+/** Pixels per QR module. With the quiet zone, WhatsApp-sized codes come out around 400 px. */
+const MODULE_PX = 6
+/** Quiet zone around the code, in modules, as the QR standard asks. */
+const MARGIN = 4
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+
+/**
+ * Renders `data` as a `data:image/png;base64,...` QR code.
+ *
+ * `qrcode` builds the module matrix; the PNG is written here as 1-bit greyscale, which is several
+ * times smaller and faster to encode than the RGBA PNG `qrcode.toDataURL` produces: the hub renders
+ * one image per issued QR and this is its hottest path (see docs/performance.md).
+ */
+export function renderQrDataUrl(data: string): string {
+  const { modules } = QRCode.create(data, { errorCorrectionLevel: 'L' })
+  return `data:image/png;base64,${encodeMatrixPng(modules.size, modules.data).toString('base64')}`
+}
+
+/** Encodes a square module matrix (truthy = dark) as a 1-bit greyscale PNG with a quiet zone. */
+export function encodeMatrixPng(size: number, dark: ArrayLike<number | boolean>): Buffer {
+  const side = (size + 2 * MARGIN) * MODULE_PX
+  const rowBytes = Math.ceil(side / 8)
+  const stride = rowBytes + 1 // one filter byte ("none") per scanline
+  const raw = Buffer.alloc(stride * side, 0xff) // white, filter bytes fixed below
+  const line = Buffer.alloc(rowBytes)
+
+  for (let y = 0; y < size + 2 * MARGIN; y++) {
+    line.fill(0xff)
+    const row = y - MARGIN
+    if (row >= 0 && row < size) {
+      for (let col = 0; col < size; col++) {
+        if (!dark[row * size + col]) continue
+        const start = (col + MARGIN) * MODULE_PX
+        for (let x = start; x < start + MODULE_PX; x++) {
+          line[x >> 3]! &= ~(0x80 >> (x & 7))
+        }
+      }
+    }
+    for (let repeat = 0; repeat < MODULE_PX; repeat++) {
+      const offset = (y * MODULE_PX + repeat) * stride
+      raw[offset] = 0
+      line.copy(raw, offset + 1)
+    }
+  }
+
+  const header = Buffer.alloc(13)
+  header.writeUInt32BE(side, 0)
+  header.writeUInt32BE(side, 4)
+  header[8] = 1 // bit depth
+  header[9] = 0 // colour type: greyscale
+  header[10] = 0 // compression
+  header[11] = 0 // filter
+  header[12] = 0 // no interlace
+  return Buffer.concat([
+    PNG_SIGNATURE,
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ])
+}
+
+function chunk(type: string, body: Buffer): Buffer {
+  const out = Buffer.alloc(12 + body.length)
+  out.writeUInt32BE(body.length, 0)
+  out.write(type, 4, 'ascii')
+  body.copy(out, 8)
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length)
+  return out
+}

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+/** Temp files are hidden and end in `.tmp`: loaders skip them, so a torn write is never read. */
+export const TEMP_SUFFIX = '.tmp'
+
+export function isTempFile(name: string): boolean {
+  return name.startsWith('.') && name.endsWith(TEMP_SUFFIX)
+}
+
+/**
+ * Writes a file atomically: a temp file in the same folder, fsync, then rename over the target,
+ * then fsync the folder so the rename itself survives a power loss.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const folder = dirname(path)
+  await mkdir(folder, { recursive: true })
+  const temp = join(folder, `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`)
+  const handle = await open(temp, 'w', 0o600)
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    await rename(temp, path)
+  } catch (error) {
+    await rm(temp, { force: true })
+    throw error
+  }
+  await syncFolder(folder)
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  // Not every platform can open a folder for fsync (Windows cannot); the rename is still atomic.
+  try {
+    const handle = await open(folder, 'r')
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    // best effort
+  }
+}
+
+/**
+ * Runs writes to the same key one after another, so a slow older write can never land after a
+ * newer one. Different keys proceed in parallel.
+ */
+export class KeyedSerializer {
+  private readonly tails = new Map<string, Promise<unknown>>()
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve()
+    const next = previous.then(task, task)
+    const tail = next.catch(() => undefined)
+    this.tails.set(key, tail)
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key)
+    })
+    return next
+  }
+
+  /** Resolves once every write queued so far has finished. */
+  async drain(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all([...this.tails.values()])
+  }
+}

@@ -1,0 +1,597 @@
+import { randomUUID } from 'node:crypto'
+import type { Config } from '../config'
+import { HubError } from '../errors'
+import type { Logger } from '../logger'
+import type { HubMetrics } from '../metrics'
+import {
+  DISCONNECT_MESSAGES,
+  type AuthenticatedEvent,
+  type DisconnectReason,
+  type LinkedUser,
+  type PairingCodeEvent,
+  type QrCodeEvent,
+  type ServerEvents,
+  type SessionStatus,
+  type SimulateScanBody,
+  type StatusEvent,
+} from '../protocol'
+import {
+  ProviderError,
+  type IncomingMessage,
+  type ProviderQr,
+  type SessionSink,
+  type WhatsAppProvider,
+} from '../providers/provider'
+import { renderQrDataUrl } from '../qr'
+import type { SessionStore } from './session-store'
+
+/** Where session events go: the session's Socket.IO room. */
+export interface Broadcaster {
+  toSession<E extends keyof ServerEvents>(
+    sessionId: string,
+    event: E,
+    payload: ServerEvents[E],
+  ): void
+  subscriberCount(sessionId: string): number
+}
+
+export type Replay =
+  | { event: 'qr_code'; payload: QrCodeEvent }
+  | { event: 'pairing_code'; payload: PairingCodeEvent }
+  | { event: 'authenticated'; payload: AuthenticatedEvent }
+
+interface Session {
+  id: string
+  status: SessionStatus
+  reconnecting: boolean
+  reason?: DisconnectReason
+  user?: LinkedUser
+  updatedAt: Date
+  /** Last time the session's room was seen with a subscriber (for idle cleanup). */
+  lastSubscriberAt: number
+  /** The provider holds a live link attempt or connection for this session. */
+  active: boolean
+  mode: 'qr' | 'pairing'
+  qr?: QrCodeEvent
+  qrExpiresAt: number
+  pairing?: PairingCodeEvent
+  pairingExpiresAt: number
+  /** Bumped whenever a link starts or ends, so callbacks from an older attempt are ignored. */
+  generation: number
+}
+
+export interface SessionManagerOptions {
+  config: Config
+  logger: Logger
+  provider: WhatsAppProvider
+  store: SessionStore
+  broadcaster: Broadcaster
+  metrics: HubMetrics
+  /** Called after every change of a session's status (for the tray, stats and IPC). */
+  onChange: (status: StatusEvent) => void
+}
+
+export type SessionCounts = Record<SessionStatus, number>
+
+/**
+ * The sessions' state machine: pending → qr_ready → authenticated, or → disconnected when a link
+ * ends. It asks the provider to link, renders each QR once, and tells the session's room.
+ */
+export class SessionManager {
+  private readonly sessions = new Map<string, Session>()
+  private readonly counts: SessionCounts = {
+    pending: 0,
+    qr_ready: 0,
+    authenticated: 0,
+    disconnected: 0,
+  }
+  private sweeper?: NodeJS.Timeout
+  private readonly config: Config
+  private readonly logger: Logger
+  private readonly provider: WhatsAppProvider
+  private readonly store: SessionStore
+  private readonly broadcaster: Broadcaster
+
+  constructor(private readonly options: SessionManagerOptions) {
+    ;({
+      config: this.config,
+      logger: this.logger,
+      provider: this.provider,
+      store: this.store,
+      broadcaster: this.broadcaster,
+    } = options)
+  }
+
+  /** Brings back every linked session stored in DATA_DIR, reconnecting it through the provider. */
+  async load(): Promise<number> {
+    const records = await this.store.loadAll()
+    let resumed = 0
+    for (const record of records) {
+      if (record.provider !== this.provider.name) {
+        this.logger.info('Keeping a stored session of another provider untouched', {
+          session_id: record.id,
+          provider: record.provider,
+        })
+        continue
+      }
+      const session = this.create(record.id)
+      session.user = record.user
+      session.active = true
+      this.setStatus(session, { status: 'authenticated', reconnecting: true, user: record.user })
+      try {
+        await this.provider.resume(this.providerSession(session))
+        resumed += 1
+      } catch (error) {
+        this.fail(session, error)
+      }
+    }
+    return resumed
+  }
+
+  startIdleSweeper(): void {
+    const every = Math.min(30_000, Math.max(50, Math.floor(this.config.sessionIdleMs / 4)))
+    this.sweeper = setInterval(() => this.sweepIdle(), every)
+    this.sweeper.unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper)
+    for (const session of this.sessions.values()) session.generation += 1
+    await this.provider.shutdown()
+    await this.store.flush()
+  }
+
+  countByStatus(): SessionCounts {
+    return { ...this.counts }
+  }
+
+  get size(): number {
+    return this.sessions.size
+  }
+
+  list(): StatusEvent[] {
+    return [...this.sessions.values()].map((session) => this.statusOf(session))
+  }
+
+  status(sessionId: string): StatusEvent {
+    return this.statusOf(this.require(sessionId))
+  }
+
+  has(sessionId: string): boolean {
+    return this.sessions.has(sessionId)
+  }
+
+  /** `subscribe`: the caller joins an existing session's room; nothing is started. */
+  subscribe(sessionId: string, join: (sessionId: string) => void): StatusEvent {
+    const session = this.require(sessionId)
+    join(sessionId)
+    session.lastSubscriberAt = Date.now()
+    return this.statusOf(session)
+  }
+
+  /**
+   * `get_qr`: creates the session if needed, joins the caller to its room (before anything is
+   * emitted there) and starts linking unless a link is already under way. What the caller missed
+   * of an ongoing link (the current QR or pairing code, or that it is linked) is returned to replay.
+   */
+  async requestLink(
+    sessionId: string | undefined,
+    phoneNumber: string | undefined,
+    join: (sessionId: string) => void,
+  ): Promise<{ status: StatusEvent; replay?: Replay }> {
+    const id = sessionId ?? randomUUID()
+    const session = this.sessions.get(id) ?? this.create(id)
+    join(id)
+    session.lastSubscriberAt = Date.now()
+    const now = Date.now()
+    const mode = phoneNumber && this.provider.supportsPairingCode ? 'pairing' : 'qr'
+
+    if (session.status === 'authenticated' && session.user) {
+      return {
+        status: this.statusOf(session),
+        replay: { event: 'authenticated', payload: this.authenticatedOf(session, session.user) },
+      }
+    }
+    if (session.active && session.mode === mode) {
+      if (mode === 'qr' && session.qr && now < session.qrExpiresAt) {
+        return { status: this.statusOf(session), replay: { event: 'qr_code', payload: session.qr } }
+      }
+      if (mode === 'pairing' && session.pairing && now < session.pairingExpiresAt) {
+        return {
+          status: this.statusOf(session),
+          replay: { event: 'pairing_code', payload: session.pairing },
+        }
+      }
+      if (session.status === 'pending') return { status: this.statusOf(session) }
+    }
+    await this.startLink(session, mode === 'pairing' ? phoneNumber : undefined)
+    return { status: this.statusOf(session) }
+  }
+
+  /** `disconnect_whatsapp`: logs the link out, deletes its credentials, tells the room. */
+  async disconnect(sessionId: string): Promise<StatusEvent> {
+    const session = this.require(sessionId)
+    session.generation += 1
+    if (session.active) {
+      try {
+        await this.provider.logout(sessionId)
+      } catch (error) {
+        this.logger.warn('Provider logout failed; removing the credentials anyway', {
+          session_id: sessionId,
+          error,
+        })
+      }
+    }
+    await this.store.remove(sessionId)
+    this.end(session, 'logout')
+    return this.statusOf(session)
+  }
+
+  async sendMessage(sessionId: string, to: string, text: string): Promise<string> {
+    const session = this.require(sessionId)
+    if (session.status !== 'authenticated') {
+      throw new HubError(
+        'not_authenticated',
+        'this session is not linked to a WhatsApp account',
+        sessionId,
+      )
+    }
+    try {
+      return (await this.provider.sendMessage(sessionId, to, text)).messageId
+    } catch (error) {
+      if (error instanceof ProviderError) throw new HubError(error.code, error.message, sessionId)
+      this.logger.error('Sending a message failed', { session_id: sessionId, error })
+      throw new HubError('provider_error', 'WhatsApp did not accept the message', sessionId)
+    }
+  }
+
+  /** The simulated phone scans `qr_data`; see the simulate-scan HTTP endpoint. */
+  async simulateScan(sessionId: string, body: SimulateScanBody) {
+    this.require(sessionId)
+    const simulator = this.provider.simulator
+    if (!simulator) return 'unsupported' as const
+    return simulator.scan(sessionId, body.qr_data, { name: body.name, phone: body.phone })
+  }
+
+  simulateMessage(sessionId: string, from: string, text: string) {
+    const session = this.require(sessionId)
+    const simulator = this.provider.simulator
+    if (!simulator) return 'unsupported' as const
+    if (session.status !== 'authenticated') {
+      throw new HubError(
+        'not_authenticated',
+        'this session is not linked to a WhatsApp account',
+        sessionId,
+      )
+    }
+    return simulator.deliver(sessionId, from, text)
+  }
+
+  /** Removes sessions that are not linked and have had no subscriber for SESSION_IDLE_MS. */
+  sweepIdle(now = Date.now()): number {
+    let removed = 0
+    for (const session of this.sessions.values()) {
+      if (session.status === 'authenticated') continue
+      if (this.broadcaster.subscriberCount(session.id) > 0) {
+        session.lastSubscriberAt = now
+        continue
+      }
+      if (now - session.lastSubscriberAt < this.config.sessionIdleMs) continue
+      this.remove(session)
+      removed += 1
+    }
+    this.logger.debug('Idle cleanup ran', { removed, sessions: this.sessions.size })
+    return removed
+  }
+
+  /** A client left a room: its sessions start their idle clock from now. */
+  touch(sessionId: string): void {
+    const session = this.sessions.get(sessionId)
+    if (session) session.lastSubscriberAt = Date.now()
+  }
+
+  private remove(session: Session): void {
+    session.generation += 1
+    const wasLinking = session.status !== 'disconnected'
+    if (session.active) {
+      this.provider
+        .close(session.id)
+        .catch((error: unknown) =>
+          this.logger.warn('Provider close failed', { session_id: session.id, error }),
+        )
+    }
+    this.store.remove(session.id).catch((error: unknown) =>
+      this.logger.error('Could not delete an idle session folder', {
+        session_id: session.id,
+        error,
+      }),
+    )
+    if (wasLinking) {
+      this.broadcaster.toSession(session.id, 'disconnected', {
+        type: 'disconnected',
+        session_id: session.id,
+        reason: 'inactive',
+        message: DISCONNECT_MESSAGES.inactive,
+      })
+    }
+    this.counts[session.status] -= 1
+    this.sessions.delete(session.id)
+    this.logger.info('Idle session removed', { session_id: session.id, status: session.status })
+    this.options.onChange({ ...this.statusOf(session), status: 'disconnected', reason: 'inactive' })
+  }
+
+  private create(id: string): Session {
+    const session: Session = {
+      id,
+      status: 'pending',
+      reconnecting: false,
+      updatedAt: new Date(),
+      lastSubscriberAt: Date.now(),
+      active: false,
+      mode: 'qr',
+      qrExpiresAt: 0,
+      pairingExpiresAt: 0,
+      generation: 0,
+    }
+    this.sessions.set(id, session)
+    this.counts.pending += 1
+    this.logger.info('Session created', { session_id: id })
+    return session
+  }
+
+  private async startLink(session: Session, phoneNumber: string | undefined): Promise<void> {
+    const hadLink = session.status === 'disconnected' || session.active
+    if (session.active) {
+      await this.provider.close(session.id).catch(() => undefined)
+    }
+    session.generation += 1
+    session.active = true
+    session.mode = phoneNumber ? 'pairing' : 'qr'
+    session.qr = undefined
+    session.pairing = undefined
+    this.setStatus(session, {
+      status: 'pending',
+      reconnecting: false,
+      reason: undefined,
+      user: undefined,
+    })
+    // A new link starts from scratch: leftovers of an ended one must not be resumed.
+    if (hadLink) await this.store.remove(session.id)
+    try {
+      await this.provider.link(this.providerSession(session), { phoneNumber })
+    } catch (error) {
+      this.fail(session, error)
+      throw new HubError(
+        'provider_error',
+        'The WhatsApp provider could not start linking',
+        session.id,
+      )
+    }
+  }
+
+  /** A provider threw: only this session suffers, and its room hears why. */
+  private fail(session: Session, error: unknown): void {
+    this.logger.error('Provider failed for a session', { session_id: session.id, error })
+    this.broadcaster.toSession(session.id, 'error', {
+      type: 'error',
+      code: 'provider_error',
+      message: 'The WhatsApp provider failed for this session',
+      session_id: session.id,
+    })
+    this.options.metrics.error('provider_error')
+    session.generation += 1
+    this.provider.close(session.id).catch(() => undefined)
+    this.end(session, 'failed')
+  }
+
+  private providerSession(session: Session) {
+    return { id: session.id, dir: this.store.sessionDir(session.id), sink: this.sinkFor(session) }
+  }
+
+  private sinkFor(session: Session): SessionSink {
+    const generation = session.generation
+    const current = () =>
+      session.generation === generation && this.sessions.get(session.id) === session
+    const guard =
+      <A extends unknown[]>(handler: (...args: A) => void) =>
+      (...args: A) => {
+        if (!current()) return
+        try {
+          handler(...args)
+        } catch (error) {
+          this.fail(session, error)
+        }
+      }
+    return {
+      qr: guard((qr: ProviderQr) => this.onQr(session, qr)),
+      pairingCode: guard((code: string, ttlMs: number) => this.onPairingCode(session, code, ttlMs)),
+      authenticated: guard((user: LinkedUser) => this.onAuthenticated(session, user)),
+      reconnecting: guard((active: boolean) => {
+        if (session.reconnecting !== active) this.setStatus(session, { reconnecting: active })
+      }),
+      disconnected: guard(
+        (reason: DisconnectReason, detail?: { code?: number; message?: string }) => {
+          session.generation += 1
+          this.store.remove(session.id).catch((error: unknown) =>
+            this.logger.error('Could not delete ended session credentials', {
+              session_id: session.id,
+              error,
+            }),
+          )
+          this.end(session, reason, detail)
+        },
+      ),
+      message: guard((message: IncomingMessage) =>
+        this.broadcaster.toSession(session.id, 'message', {
+          type: 'message',
+          session_id: session.id,
+          id: message.id,
+          from: message.from,
+          text: message.text,
+          kind: message.kind,
+          timestamp: message.timestamp.toISOString(),
+        }),
+      ),
+    }
+  }
+
+  private onQr(session: Session, qr: ProviderQr): void {
+    const issued = new Date()
+    const expires = new Date(issued.getTime() + qr.ttlMs)
+    session.qr = {
+      type: 'qr_code',
+      session_id: session.id,
+      qr_data: qr.data,
+      qr_image: renderQrDataUrl(qr.data),
+      issued_at: issued.toISOString(),
+      expires_at: expires.toISOString(),
+      attempt: qr.attempt,
+      attempts_max: qr.attemptsMax,
+      message: `Scan this code with WhatsApp → Linked devices (code ${qr.attempt} of ${qr.attemptsMax})`,
+    }
+    session.qrExpiresAt = expires.getTime()
+    this.options.metrics.qrRendered()
+    this.broadcaster.toSession(session.id, 'qr_code', session.qr)
+    this.logger.debug(qr.attempt === 1 ? 'QR issued' : 'QR expired; next QR issued', {
+      session_id: session.id,
+      attempt: qr.attempt,
+      attempts_max: qr.attemptsMax,
+    })
+    if (session.status !== 'qr_ready') this.setStatus(session, { status: 'qr_ready' })
+  }
+
+  private onPairingCode(session: Session, code: string, ttlMs: number): void {
+    const expires = new Date(Date.now() + ttlMs)
+    session.pairing = {
+      type: 'pairing_code',
+      session_id: session.id,
+      code,
+      expires_at: expires.toISOString(),
+      message:
+        'On the phone: WhatsApp → Linked devices → Link with phone number, then enter this code',
+    }
+    session.pairingExpiresAt = expires.getTime()
+    this.broadcaster.toSession(session.id, 'pairing_code', session.pairing)
+    this.logger.info('Pairing code issued', { session_id: session.id })
+    if (session.status !== 'qr_ready') this.setStatus(session, { status: 'qr_ready' })
+  }
+
+  private onAuthenticated(session: Session, user: LinkedUser): void {
+    const wasLinked = session.status === 'authenticated' && session.user?.id === user.id
+    session.qr = undefined
+    session.pairing = undefined
+    this.setStatus(session, {
+      status: 'authenticated',
+      reconnecting: false,
+      reason: undefined,
+      user,
+    })
+    this.broadcaster.toSession(session.id, 'authenticated', this.authenticatedOf(session, user))
+    this.logger.info(wasLinked ? 'Session reconnected' : 'Session authenticated', {
+      session_id: session.id,
+      user: user.id,
+    })
+    if (wasLinked) return
+    this.store
+      .save({
+        id: session.id,
+        provider: this.provider.name,
+        user,
+        linked_at: new Date().toISOString(),
+      })
+      .catch((error: unknown) =>
+        this.logger.error('Could not store a linked session', { session_id: session.id, error }),
+      )
+  }
+
+  private end(
+    session: Session,
+    reason: DisconnectReason,
+    detail?: { code?: number; message?: string },
+  ): void {
+    session.active = false
+    session.qr = undefined
+    session.pairing = undefined
+    this.setStatus(session, {
+      status: 'disconnected',
+      reconnecting: false,
+      reason,
+      user: undefined,
+    })
+    this.broadcaster.toSession(session.id, 'disconnected', {
+      type: 'disconnected',
+      session_id: session.id,
+      reason,
+      ...(detail?.code === undefined ? {} : { code: detail.code }),
+      message: detail?.message ?? DISCONNECT_MESSAGES[reason],
+    })
+    this.logger.info('Session disconnected', { session_id: session.id, reason, code: detail?.code })
+  }
+
+  private setStatus(
+    session: Session,
+    patch: Partial<Pick<Session, 'status' | 'reconnecting' | 'reason' | 'user'>>,
+  ): void {
+    const changed =
+      (patch.status !== undefined && patch.status !== session.status) ||
+      (patch.reconnecting !== undefined && patch.reconnecting !== session.reconnecting) ||
+      ('reason' in patch && patch.reason !== session.reason) ||
+      ('user' in patch && patch.user?.id !== session.user?.id)
+    if (!changed) return
+    if (patch.status && patch.status !== session.status) {
+      this.counts[session.status] -= 1
+      this.counts[patch.status] += 1
+    }
+    Object.assign(session, patch)
+    session.updatedAt = new Date()
+    const status = this.statusOf(session)
+    this.broadcaster.toSession(session.id, 'status', status)
+    this.options.onChange(status)
+  }
+
+  private require(sessionId: string): Session {
+    const session = this.sessions.get(sessionId)
+    if (!session)
+      throw new HubError('unknown_session', `no session with id ${sessionId}`, sessionId)
+    return session
+  }
+
+  private authenticatedOf(session: Session, user: LinkedUser): AuthenticatedEvent {
+    return {
+      type: 'authenticated',
+      session_id: session.id,
+      user,
+      message: `Linked to ${user.name}`,
+    }
+  }
+
+  private statusOf(session: Session): StatusEvent {
+    return {
+      type: 'status',
+      session_id: session.id,
+      status: session.status,
+      authenticated: session.status === 'authenticated',
+      reconnecting: session.reconnecting,
+      ...(session.reason ? { reason: session.reason } : {}),
+      ...(session.user ? { user: session.user } : {}),
+      message: describeStatus(session),
+      updated_at: session.updatedAt.toISOString(),
+    }
+  }
+}
+
+function describeStatus(session: Session): string {
+  if (session.reconnecting) return 'Connection to WhatsApp lost; reconnecting'
+  switch (session.status) {
+    case 'pending':
+      return 'Waiting for WhatsApp to issue a code'
+    case 'qr_ready':
+      return session.mode === 'pairing'
+        ? 'Enter the pairing code on the phone'
+        : 'Scan the QR code with WhatsApp → Linked devices'
+    case 'authenticated':
+      return session.user ? `Linked to ${session.user.name}` : 'Linked'
+    case 'disconnected':
+      return session.reason ? DISCONNECT_MESSAGES[session.reason] : 'Disconnected'
+  }
+}

@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { io } from 'socket.io-client'
+import { afterEach, describe, expect, it } from 'vitest'
+import { tempDir } from '../helpers/hub'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const children: ChildProcess[] = []
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL')
+})
+
+/** Starts `npm run serve`'s entry exactly as the script does. */
+function serve(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  )
+  const output = () => ({ stdout, stderr })
+  const waitFor = async (pattern: RegExp, timeoutMs = 15_000) => {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const match = pattern.exec(stdout)
+      if (match) return match
+      if (child.exitCode !== null) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    throw new Error(`output never matched ${pattern}: ${stdout}${stderr}`)
+  }
+  return { child, exited, output, waitFor }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+describe('npm run serve (headless CLI)', () => {
+  it('prints a connect URL with a token, serves clients, and stops on SIGTERM', async () => {
+    const port = await freePort()
+    const cli = serve({ WS_PORT: String(port), WS_HOST: '127.0.0.1', DATA_DIR: await tempDir() })
+    const [url] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+/)
+    const token = new URL(url).searchParams.get('token')!
+    const socket = io(new URL(url).origin, {
+      auth: { token },
+      transports: ['websocket'],
+      reconnection: false,
+    })
+    const qr = new Promise<{ session_id: string }>((resolve) => socket.once('qr_code', resolve))
+    socket.emit('get_qr', { session_id: 'cli' })
+    expect((await qr).session_id).toBe('cli')
+    const dropped = new Promise((resolve) => socket.once('disconnect', resolve))
+    cli.child.kill('SIGTERM')
+    expect(await cli.exited).toBe(0)
+    await dropped
+    expect(cli.output().stdout).toContain('WA Link Hub stopped')
+    // the token is printed once, in the start-up line, and never again
+    expect(cli.output().stdout.split(token).length - 1).toBe(1)
+  })
+
+  it('stops start-up with one line naming a bad variable', async () => {
+    const cli = serve({ WS_PORT: 'abc' })
+    expect(await cli.exited).toBe(1)
+    const { stderr } = cli.output()
+    expect(stderr.trim().split('\n')).toHaveLength(1)
+    expect(stderr).toContain('WS_PORT="abc" is invalid')
+  })
+
+  it('exits 1 with one line when the port is in use', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const { port } = blocker.address() as { port: number }
+    try {
+      const cli = serve({ WS_PORT: String(port), WS_HOST: '127.0.0.1', DATA_DIR: await tempDir() })
+      expect(await cli.exited).toBe(1)
+      const { stderr } = cli.output()
+      expect(stderr.trim().split('\n')).toHaveLength(1)
+      expect(stderr).toContain(`Port ${port} is already in use`)
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve))
+    }
+  })
+})

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../server/config'
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({
+      port: 5001,
+      host: '0.0.0.0',
+      debug: false,
+      secretKey: undefined,
+      provider: 'simulated',
+      qrTtlFirstMs: 60_000,
+      qrTtlMs: 20_000,
+      qrMax: 6,
+      sessionIdleMs: 300_000,
+      logLevel: 'info',
+      rateLimitPerS: 20,
+      rateLimitBurst: 40,
+    })
+    expect(config.dataDir).toMatch(/[/\\]data$/)
+  })
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      WS_PORT: '6000',
+      WS_HOST: '127.0.0.1',
+      DEBUG: 'true',
+      SECRET_KEY: 'a-long-enough-secret',
+      WA_PROVIDER: 'baileys',
+      QR_TTL_FIRST_MS: '1000',
+      QR_TTL_MS: '500',
+      QR_MAX: '3',
+      SESSION_IDLE_MS: '2000',
+      RATE_LIMIT_PER_S: '5',
+      RATE_LIMIT_BURST: '10',
+    })
+    expect(config).toMatchObject({
+      port: 6000,
+      host: '127.0.0.1',
+      debug: true,
+      logLevel: 'debug',
+      secretKey: 'a-long-enough-secret',
+      provider: 'baileys',
+      qrTtlFirstMs: 1000,
+      qrTtlMs: 500,
+      qrMax: 3,
+      sessionIdleMs: 2000,
+      rateLimitPerS: 5,
+      rateLimitBurst: 10,
+    })
+  })
+
+  it('lets LOG_LEVEL win over DEBUG', () => {
+    expect(loadConfig({ DEBUG: '1', LOG_LEVEL: 'warn' }).logLevel).toBe('warn')
+  })
+
+  it.each([
+    ['WS_PORT', 'abc'],
+    ['WS_PORT', '70000'],
+    ['WS_PORT', '-1'],
+    ['DEBUG', 'maybe'],
+    ['WA_PROVIDER', 'whatsapp-web'],
+    ['QR_MAX', '0'],
+    ['QR_TTL_MS', '1.5'],
+    ['LOG_LEVEL', 'loud'],
+    ['SECRET_KEY', 'short'],
+    ['RATE_LIMIT_PER_S', 'fast'],
+  ])('refuses %s=%s with a message naming the variable', (name, value) => {
+    let error: unknown
+    try {
+      loadConfig({ [name]: value })
+    } catch (caught) {
+      error = caught
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as ConfigError).variable).toBe(name)
+    expect((error as ConfigError).message).toContain(`${name}=`)
+  })
+})
