@@ -1,0 +1,144 @@
+/**
+ * Lifecycle only: the single-instance lock, start-up on `ready`, and a graceful stop before quit.
+ * Each concern lives in its own module; this file wires them together.
+ */
+import { app, clipboard, shell, type BrowserWindow } from 'electron'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { loadConfig, type LogLevel } from '../server/config'
+import { createHubHost } from './hub-host'
+import { push, setupIpc } from './ipc'
+import { createAppLogger } from './logger'
+import { defaultSettings, loadSettings } from './settings'
+import { createTray, type TrayState } from './tray'
+import { createMainWindow } from './window'
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+/** Built layout: out/main (this file), out/preload, out/renderer. */
+const paths = {
+  preload: join(here, '../preload/index.cjs'),
+  renderer: join(here, '../renderer/index.html'),
+  webRoot: join(here, '../renderer'),
+}
+
+async function main(): Promise<void> {
+  // A second launch hands over to the first one, which shows its window.
+  if (!app.requestSingleInstanceLock()) {
+    app.quit()
+    return
+  }
+
+  let window: BrowserWindow | undefined
+  let quitting = false
+  let stopped = false
+
+  const showWindow = () => {
+    if (!window || window.isDestroyed()) window = openWindow()
+    if (window.isMinimized()) window.restore()
+    window.show()
+    window.focus()
+  }
+  app.on('second-instance', showWindow)
+  app.on('activate', showWindow)
+  // Closing every window keeps the app (and its server) alive in the tray.
+  app.on('window-all-closed', () => undefined)
+
+  await app.whenReady()
+
+  const env = process.env
+  // The project folder in development, the app archive when packaged: icons live in resources/.
+  const resources = join(app.getAppPath(), 'resources')
+  const logger = createAppLogger({
+    folder: app.getPath('logs'),
+    level: logLevelOf(env),
+    console: !app.isPackaged,
+  })
+  const userData = app.getPath('userData')
+  const settings = await loadSettings(userData, defaultSettings(env))
+  const host = createHubHost({
+    env,
+    dataDir: userData,
+    settings: settings.get,
+    logger,
+    webRoot: paths.webRoot,
+  })
+
+  const openWindow = () =>
+    createMainWindow({
+      preload: paths.preload,
+      // Set by `electron-vite dev` only: the renderer's development server.
+      rendererUrl: app.isPackaged ? undefined : env.ELECTRON_RENDERER_URL,
+      rendererFile: paths.renderer,
+      icon: join(resources, 'icon.png'),
+      closeToTray: () => settings.get().closeToTray,
+      isQuitting: () => quitting,
+    })
+  window = openWindow()
+
+  const openLogsFolder = async () => {
+    const problem = await shell.openPath(logger.folder)
+    if (problem) logger.app.warn('Could not open the logs folder', { reason: problem })
+  }
+  const tray = createTray({
+    iconPath: (state: TrayState) => join(resources, 'tray', `${state}.png`),
+    actions: {
+      open: showWindow,
+      start: () => void host.start(),
+      stop: () => void host.stop(),
+      copyAccessUrl: () => {
+        const info = host.connectionInfo()
+        if (info) clipboard.writeText(info.accessUrl)
+      },
+      openLogs: () => void openLogsFolder(),
+      quit: () => app.quit(),
+    },
+  })
+
+  host.onStatus((status) => {
+    tray.update(status)
+    push(window, { kind: 'status', status })
+  })
+  logger.onEntry((entry) => push(window, { kind: 'log', entry }))
+  tray.update(host.status())
+
+  setupIpc({
+    isTrustedSender: (sender) =>
+      window !== undefined && !window.isDestroyed() && sender === window.webContents,
+    logger: logger.app,
+    host,
+    settings,
+    logs: logger,
+    openLogsFolder,
+  })
+
+  // Quit waits for the server to stop, so sessions are flushed to disk first.
+  app.on('before-quit', (event) => {
+    quitting = true
+    if (stopped) return
+    event.preventDefault()
+    host
+      .stop()
+      .catch((error: unknown) => logger.app.error('Stopping the server failed', { error }))
+      .finally(() => {
+        stopped = true
+        tray.destroy()
+        app.quit()
+      })
+  })
+
+  logger.app.info('WA Link Hub desktop started', { user_data: userData })
+  await host.start()
+}
+
+function logLevelOf(env: Record<string, string | undefined>): LogLevel {
+  try {
+    return loadConfig(env).logLevel
+  } catch {
+    return 'info'
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`WA Link Hub failed to start: ${(error as Error).stack ?? String(error)}\n`)
+  app.exit(1)
+})

@@ -1,0 +1,85 @@
+import { Menu, Tray, nativeImage, type MenuItemConstructorOptions } from 'electron'
+import type { ServerStatus } from '../preload/api'
+
+export type TrayState = 'stopped' | 'running' | 'linked' | 'error'
+
+export interface TrayActions {
+  open(): void
+  start(): void
+  stop(): void
+  copyAccessUrl(): void
+  openLogs(): void
+  quit(): void
+}
+
+export function trayStateOf(status: ServerStatus): TrayState {
+  if (status.state === 'error') return 'error'
+  if (status.state !== 'running') return 'stopped'
+  return status.sessions.authenticated > 0 ? 'linked' : 'running'
+}
+
+/** e.g. `WA Link Hub — running on :5001 · 3 clients · 2 linked` */
+export function trayTooltip(status: ServerStatus): string {
+  switch (status.state) {
+    case 'running': {
+      const clients = `${status.clients} ${status.clients === 1 ? 'client' : 'clients'}`
+      return `WA Link Hub — running on :${status.port} · ${clients} · ${status.sessions.authenticated} linked`
+    }
+    case 'error':
+      return `WA Link Hub — error: ${status.error?.message ?? 'the server failed'}`
+    case 'starting':
+      return 'WA Link Hub — starting…'
+    case 'stopping':
+      return 'WA Link Hub — stopping…'
+    case 'stopped':
+      return 'WA Link Hub — server stopped'
+  }
+}
+
+export function trayMenuTemplate(
+  status: ServerStatus,
+  actions: TrayActions,
+): MenuItemConstructorOptions[] {
+  const running = status.state === 'running'
+  const busy = status.state === 'starting' || status.state === 'stopping'
+  return [
+    { id: 'open', label: 'Open WA Link Hub', click: () => actions.open() },
+    { type: 'separator' },
+    running
+      ? { id: 'toggle', label: 'Stop server', enabled: !busy, click: () => actions.stop() }
+      : { id: 'toggle', label: 'Start server', enabled: !busy, click: () => actions.start() },
+    {
+      id: 'copy-url',
+      label: 'Copy access URL',
+      enabled: running,
+      click: () => actions.copyAccessUrl(),
+    },
+    { id: 'open-logs', label: 'Open logs folder', click: () => actions.openLogs() },
+    { type: 'separator' },
+    { id: 'quit', label: 'Quit', click: () => actions.quit() },
+  ]
+}
+
+/** The status monitor in the system tray: icon, tooltip and menu follow the hub's events. */
+export function createTray(options: {
+  iconPath: (state: TrayState) => string
+  actions: TrayActions
+}) {
+  let state: TrayState = 'stopped'
+  const tray = new Tray(nativeImage.createFromPath(options.iconPath(state)))
+  tray.on('click', () => options.actions.open())
+
+  return {
+    tray,
+    update(status: ServerStatus) {
+      const next = trayStateOf(status)
+      if (next !== state) {
+        state = next
+        tray.setImage(nativeImage.createFromPath(options.iconPath(state)))
+      }
+      tray.setToolTip(trayTooltip(status))
+      tray.setContextMenu(Menu.buildFromTemplate(trayMenuTemplate(status, options.actions)))
+    },
+    destroy: () => tray.destroy(),
+  }
+}

@@ -1,0 +1,38 @@
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
+import { IpcChannel, type DesktopApi, type PushMessage, type Unsubscribe } from './api'
+
+/** Listens on the push channel for one kind of message; returns the way to stop. */
+function onPush<K extends PushMessage['kind']>(
+  kind: K,
+  listener: (message: Extract<PushMessage, { kind: K }>) => void,
+): Unsubscribe {
+  const handler = (_event: IpcRendererEvent, message: PushMessage) => {
+    if (message.kind === kind) listener(message as Extract<PushMessage, { kind: K }>)
+  }
+  ipcRenderer.on(IpcChannel.push, handler)
+  return () => {
+    ipcRenderer.removeListener(IpcChannel.push, handler)
+  }
+}
+
+// One narrow verb per operation; the page never sees ipcRenderer itself.
+const api: DesktopApi = {
+  server: {
+    start: () => ipcRenderer.invoke(IpcChannel.serverStart),
+    stop: () => ipcRenderer.invoke(IpcChannel.serverStop),
+    status: () => ipcRenderer.invoke(IpcChannel.serverStatus),
+    onStatus: (listener) => onPush('status', (message) => listener(message.status)),
+    connectionInfo: () => ipcRenderer.invoke(IpcChannel.serverConnectionInfo),
+  },
+  logs: {
+    recent: (limit) => ipcRenderer.invoke(IpcChannel.logsRecent, limit),
+    onEntry: (listener) => onPush('log', (message) => listener(message.entry)),
+    openFolder: () => ipcRenderer.invoke(IpcChannel.logsOpenFolder),
+  },
+  settings: {
+    get: () => ipcRenderer.invoke(IpcChannel.settingsGet),
+    set: (patch) => ipcRenderer.invoke(IpcChannel.settingsSet, patch),
+  },
+}
+
+contextBridge.exposeInMainWorld('hub', api)

@@ -1,0 +1,292 @@
+// @vitest-environment node
+import { createServer } from 'node:net'
+import { io } from 'socket.io-client'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { DesktopApi, LogEntry, ServerStatus } from '../../preload/api'
+import { IpcChannel } from '../../preload/api'
+import { fake, WebContents } from '../mocks/electron'
+import { launchApp, quitApp, until } from './launch'
+
+let userData: string | undefined
+
+beforeEach(() => {
+  fake.reset(userData ? { userData } : {})
+  userData = undefined
+  vi.stubEnv('WS_PORT', '0')
+  vi.stubEnv('WS_HOST', '127.0.0.1')
+  vi.stubEnv('SECRET_KEY', '')
+})
+afterEach(async () => {
+  await quitApp()
+  vi.unstubAllEnvs()
+})
+
+const tray = () => fake.trays[0]!
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+const menuLabels = () => tray().menu!.items.map((item) => item.label)
+
+describe('launch', () => {
+  it('starts the hub, which a real client can use with the token, and the tray says running', async () => {
+    const { hub } = await launchApp()
+    const info = (await hub.server.connectionInfo())!
+    expect(info.accessUrl).toBe(`${info.url}?token=${info.token}`)
+    const socket = io(info.url, {
+      auth: { token: info.token },
+      transports: ['websocket'],
+      reconnection: false,
+    })
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve())
+      socket.once('connect_error', reject)
+    })
+    const port = new URL(info.url).port
+    await until(() => tray().tooltip === `WA Link Hub — running on :${port} · 1 client · 0 linked`)
+    expect(menuLabels()).toContain('Stop server')
+    expect(tray().image.path).toMatch(/tray[/\\]running\.png$/)
+    socket.close()
+  })
+
+  it('Stop and Start from the tray menu close and reopen the port', async () => {
+    const { hub } = await launchApp()
+    const { url } = (await hub.server.connectionInfo())!
+    tray()._clickItem('toggle')
+    await until(() => tray().tooltip === 'WA Link Hub — server stopped')
+    await expect(fetch(`${url}health`)).rejects.toThrow()
+    expect(menuLabels()).toContain('Start server')
+    expect(tray().image.path).toMatch(/stopped\.png$/)
+    expect(tray().menu!.getMenuItemById('copy-url')!.enabled).toBe(false)
+
+    tray()._clickItem('toggle')
+    await until(() => tray().tooltip.includes('running'))
+    const again = (await hub.server.connectionInfo())!
+    expect((await fetch(`${again.url}health`)).status).toBe(200)
+  })
+
+  it('Stop and Start over IPC, with the status pushed to the window', async () => {
+    const { hub } = await launchApp()
+    const pushed: ServerStatus[] = []
+    const unsubscribe = hub.server.onStatus((status) => pushed.push(status))
+    const { url } = (await hub.server.connectionInfo())!
+    expect((await hub.server.stop()).state).toBe('stopped')
+    await expect(fetch(`${url}health`)).rejects.toThrow()
+    await until(() => pushed.some((status) => status.state === 'stopped'))
+    expect(await hub.server.connectionInfo()).toBeNull()
+    const started = await hub.server.start()
+    expect(started).toMatchObject({ state: 'running', url: expect.stringMatching(/^http:/) })
+    unsubscribe()
+  })
+
+  it('copies the access URL (with the token) from the tray', async () => {
+    const { hub } = await launchApp()
+    tray()._clickItem('copy-url')
+    expect(fake.clipboard).toBe((await hub.server.connectionInfo())!.accessUrl)
+    tray()._clickItem('open-logs')
+    await until(() => fake.openedPaths.length === 1)
+    expect(fake.openedPaths[0]).toMatch(/logs$/)
+  })
+
+  it('shows the error state when the port is in use, without throwing', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const { port } = blocker.address() as { port: number }
+    vi.stubEnv('WS_PORT', String(port))
+    try {
+      const { hub } = await launchApp({ waitForRunning: false })
+      await until(() => tray().tooltip.startsWith('WA Link Hub — error'))
+      expect(tray().tooltip).toContain(`Port ${port} is in use — choose another in Settings`)
+      expect(tray().image.path).toMatch(/error\.png$/)
+      expect(await hub.server.status()).toMatchObject({
+        state: 'error',
+        error: {
+          code: 'port_in_use',
+          message: `Port ${port} is in use — choose another in Settings`,
+        },
+      })
+      expect(fake.quitted).toBe(false)
+      // choosing another port in Settings restarts the server there
+      const free = await freePort()
+      const settings = await hub.settings.set({ port: free })
+      expect(settings.port).toBe(free)
+      expect(await hub.server.status()).toMatchObject({ state: 'running', port: free })
+      expect((await fetch(`http://127.0.0.1:${free}/health`)).status).toBe(200)
+      await until(() => tray().tooltip.includes(`running on :${free}`))
+    } finally {
+      blocker.close()
+    }
+  })
+})
+
+describe('window', () => {
+  it('is created with secure webPreferences and a bundled preload', async () => {
+    await launchApp()
+    const window = fake.windows[0]!
+    const prefs = window.options.webPreferences as Record<string, unknown>
+    expect(prefs).toMatchObject({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+    })
+    expect(prefs.preload).toMatch(/preload[/\\]index\.cjs$/)
+    expect(window.webContents.loadedFile).toMatch(/renderer[/\\]index\.html$/)
+  })
+
+  it('denies new windows, opening only http/https links in the browser', async () => {
+    await launchApp()
+    const contents = fake.windows[0]!.webContents
+    expect(contents._open('https://faq.whatsapp.com/')).toEqual({ action: 'deny' })
+    expect(contents._open('file:///etc/passwd')).toEqual({ action: 'deny' })
+    expect(contents._open('javascript:alert(1)')).toEqual({ action: 'deny' })
+    expect(fake.openedExternal).toEqual(['https://faq.whatsapp.com/'])
+  })
+
+  it('blocks navigation away from the app', async () => {
+    await launchApp()
+    const contents = fake.windows[0]!.webContents
+    expect(contents._navigate('https://evil.example/')).toBe(false)
+    expect(contents._navigate('file:///etc/passwd')).toBe(false)
+    expect(contents._navigate(contents.getURL())).toBe(true)
+  })
+
+  it('hides to the tray on close; the server keeps running; Open shows it again', async () => {
+    const { hub } = await launchApp()
+    const window = fake.windows[0]!
+    window.close()
+    expect(window.isDestroyed()).toBe(false)
+    expect(window.isVisible()).toBe(false)
+    expect(fake.quitted).toBe(false)
+    expect((await hub.server.status()).state).toBe('running')
+    tray()._clickItem('open')
+    expect(window.isVisible()).toBe(true)
+  })
+
+  it('closes for real when close-to-tray is off', async () => {
+    const { hub } = await launchApp()
+    await hub.settings.set({ closeToTray: false })
+    const window = fake.windows[0]!
+    window.close()
+    expect(window.isDestroyed()).toBe(true)
+    // window-all-closed does not quit: the tray keeps the app and its server
+    expect(fake.quitted).toBe(false)
+    tray()._clickItem('open')
+    expect(fake.windows.filter((w) => !w.isDestroyed())).toHaveLength(1)
+  })
+})
+
+describe('IPC', () => {
+  it('refuses calls from a sender that is not our window', async () => {
+    await launchApp()
+    const stranger = fake.attachRenderer(new WebContents())
+    await expect(stranger.invoke(IpcChannel.serverStatus)).rejects.toThrow(
+      /not a WA Link Hub window/,
+    )
+    await expect(stranger.invoke(IpcChannel.serverStop)).rejects.toThrow()
+  })
+
+  it('validates payloads', async () => {
+    const { renderer, hub } = await launchApp()
+    await expect(renderer.invoke(IpcChannel.logsRecent, 'all')).rejects.toThrow(/invalid arguments/)
+    await expect(renderer.invoke(IpcChannel.logsRecent, 5000)).rejects.toThrow(/invalid arguments/)
+    await expect(hub.settings.set({ port: 'high' as unknown as number })).rejects.toThrow(/port/)
+    await expect(hub.settings.set({ provider: 'telegram' as 'simulated' })).rejects.toThrow()
+    await expect(hub.settings.set({ unknown: true } as object)).rejects.toThrow()
+    expect((await hub.settings.get()).provider).toBe('simulated')
+  })
+
+  it('streams hub log lines to logs.onEntry, until unsubscribed', async () => {
+    const { hub } = await launchApp()
+    const seen: LogEntry[] = []
+    const unsubscribe = hub.logs.onEntry((entry) => seen.push(entry))
+    const info = (await hub.server.connectionInfo())!
+    const socket = io(info.url, { auth: { token: info.token }, transports: ['websocket'] })
+    await until(() => seen.some((entry) => entry.message === 'Client connected'))
+    unsubscribe()
+    const count = seen.length
+    socket.close()
+    await until(async () =>
+      (await hub.logs.recent(5)).some((entry) => entry.message === 'Client disconnected'),
+    )
+    expect(seen).toHaveLength(count)
+    const recent = await hub.logs.recent()
+    expect(recent.map((entry) => entry.message)).toContain('Client connected')
+    expect(recent.length).toBeLessThanOrEqual(1000)
+  })
+})
+
+describe('preload', () => {
+  it('exposes exactly the documented API under `hub` and nothing else', async () => {
+    await launchApp()
+    expect(Object.keys(fake.mainWorld)).toEqual(['hub'])
+    const hub = fake.mainWorld.hub as DesktopApi
+    const shape = Object.fromEntries(
+      Object.entries(hub).map(([group, verbs]) => [group, Object.keys(verbs as object).sort()]),
+    )
+    expect(shape).toEqual({
+      server: ['connectionInfo', 'onStatus', 'start', 'status', 'stop'],
+      logs: ['onEntry', 'openFolder', 'recent'],
+      settings: ['get', 'set'],
+    })
+    for (const verbs of Object.values(hub)) {
+      for (const verb of Object.values(verbs as object)) expect(typeof verb).toBe('function')
+    }
+  })
+})
+
+describe('quit and relaunch', () => {
+  it('stops the hub before quitting; a linked session is still linked after a fresh launch', async () => {
+    const { hub } = await launchApp()
+    const info = (await hub.server.connectionInfo())!
+    const socket = io(info.url, { auth: { token: info.token }, transports: ['websocket'] })
+    const qr = new Promise<{ qr_data: string }>((resolve) => socket.once('qr_code', resolve))
+    socket.emit('get_qr', { session_id: 'desk' })
+    const res = await fetch(`${info.url}api/sessions/desk/simulate-scan?token=${info.token}`, {
+      method: 'POST',
+      body: JSON.stringify({ qr_data: (await qr).qr_data, name: 'Desk phone' }),
+    })
+    expect(res.status).toBe(200)
+    socket.close()
+
+    userData = fake.app.getPath('userData')
+    await quitApp()
+    expect(fake.quitted).toBe(true)
+    await expect(fetch(`${info.url}health`)).rejects.toThrow()
+
+    fake.reset({ userData })
+    const relaunched = await launchApp()
+    const again = (await relaunched.hub.server.connectionInfo())!
+    expect(again.token).toBe(info.token)
+    const stats = (await (await fetch(`${again.url}stats?token=${again.token}`)).json()) as {
+      sessions: object
+    }
+    expect(stats.sessions).toMatchObject({ total: 1, authenticated: 1 })
+    await until(() => tray().tooltip.endsWith('· 1 linked'))
+    expect(tray().image.path).toMatch(/linked\.png$/)
+  })
+
+  it('a second instance quits at once and the first shows and focuses its window', async () => {
+    await launchApp()
+    const window = fake.windows[0]!
+    window.hide()
+    window.minimize()
+    fake.app.emit('second-instance', {}, ['wa-link-hub'], process.cwd())
+    expect(window.isVisible()).toBe(true)
+    expect(window.isMinimized()).toBe(false)
+    expect(window.focused).toBe(true)
+  })
+
+  it('without the single-instance lock, the app quits without starting anything', async () => {
+    fake.singleInstanceLock = false
+    vi.resetModules()
+    await import('../../main/index')
+    await until(() => fake.quitted)
+    expect(fake.windows).toHaveLength(0)
+    expect(fake.trays).toHaveLength(0)
+  })
+})

@@ -1,0 +1,468 @@
+/**
+ * One hand-written fake of the `electron` module, shared by every main and preload test
+ * (registered with vi.mock in setup-electron.ts). It follows Electron's documented behaviour for
+ * what the app uses: events and their order, preventDefault on `close` and `before-quit`, the
+ * single-instance lock, IPC between a renderer and main, contextBridge. `fake` holds the handles
+ * tests use to drive it and look inside.
+ */
+import { EventEmitter } from 'node:events'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+type Listener = (...args: unknown[]) => void
+
+class PreventableEvent {
+  defaultPrevented = false
+  preventDefault() {
+    this.defaultPrevented = true
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// app
+
+class App extends EventEmitter {
+  isPackaged = false
+  private ready = false
+  private readyWaiters: (() => void)[] = []
+  private paths = new Map<string, string>()
+  quitCalls = 0
+  exitCode: number | undefined
+
+  requestSingleInstanceLock(): boolean {
+    return fake.singleInstanceLock
+  }
+  whenReady(): Promise<void> {
+    if (this.ready) return Promise.resolve()
+    return new Promise((resolve) => this.readyWaiters.push(resolve))
+  }
+  isReady(): boolean {
+    return this.ready
+  }
+  /** Test driver: Electron finished initializing. */
+  _becomeReady(): void {
+    this.ready = true
+    this.emit('ready')
+    for (const resolve of this.readyWaiters.splice(0)) resolve()
+  }
+  getPath(name: string): string {
+    const path = this.paths.get(name)
+    if (!path) throw new Error(`Failed to get '${name}' path`)
+    return path
+  }
+  setPath(name: string, path: string): void {
+    this.paths.set(name, path)
+  }
+  getAppPath(): string {
+    return fake.appPath
+  }
+  getName(): string {
+    return 'WA Link Hub'
+  }
+  getVersion(): string {
+    return '0.0.0-fake'
+  }
+  /** Like Electron: `before-quit` (preventable), then `will-quit`, then `quit`. */
+  quit(): void {
+    this.quitCalls += 1
+    const event = new PreventableEvent()
+    this.emit('before-quit', event)
+    if (event.defaultPrevented) return
+    for (const window of BrowserWindow.getAllWindows()) window.destroy()
+    const willQuit = new PreventableEvent()
+    this.emit('will-quit', willQuit)
+    if (willQuit.defaultPrevented) return
+    fake.quitted = true
+    this.emit('quit', new PreventableEvent(), 0)
+  }
+  exit(code = 0): void {
+    this.exitCode = code
+    fake.quitted = true
+  }
+  focus(): void {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// webContents and BrowserWindow
+
+let nextWebContentsId = 1
+
+export class WebContents extends EventEmitter {
+  readonly id = nextWebContentsId++
+  private destroyed = false
+  windowOpenHandler?: (details: { url: string }) => { action: 'allow' | 'deny' }
+  /** Messages main sent to this renderer, in order. */
+  readonly sent: { channel: string; args: unknown[] }[] = []
+  loadedUrl?: string
+  loadedFile?: string
+
+  send(channel: string, ...args: unknown[]): void {
+    if (this.destroyed) throw new Error('Object has been destroyed')
+    // Electron serializes with the structured clone algorithm: functions and the like fail.
+    const cloned = args.map((arg) => structuredClone(arg))
+    this.sent.push({ channel, args: cloned })
+    if (fake.rendererOf.get(this)) fake.rendererOf.get(this)!._deliver(channel, cloned)
+  }
+  setWindowOpenHandler(handler: (details: { url: string }) => { action: 'allow' | 'deny' }): void {
+    this.windowOpenHandler = handler
+  }
+  isDestroyed(): boolean {
+    return this.destroyed
+  }
+  _destroy(): void {
+    this.destroyed = true
+    this.emit('destroyed')
+  }
+  getURL(): string {
+    return this.loadedUrl ?? (this.loadedFile ? `file://${this.loadedFile}` : '')
+  }
+  /** Test driver: the page asks to open a window (`window.open`, target=_blank). */
+  _open(url: string): { action: 'allow' | 'deny' } {
+    return this.windowOpenHandler?.({ url }) ?? { action: 'allow' }
+  }
+  /** Test driver: the page tries to navigate; true when the navigation goes ahead. */
+  _navigate(url: string): boolean {
+    const event = new PreventableEvent()
+    this.emit('will-navigate', event, url)
+    return !event.defaultPrevented
+  }
+}
+
+export class BrowserWindow extends EventEmitter {
+  static getAllWindows(): BrowserWindow[] {
+    return fake.windows.filter((window) => !window.isDestroyed())
+  }
+  static fromWebContents(contents: WebContents): BrowserWindow | null {
+    return fake.windows.find((window) => window.webContents === contents) ?? null
+  }
+
+  readonly webContents = new WebContents()
+  readonly options: Record<string, unknown>
+  private visible: boolean
+  private destroyed = false
+  private minimized = false
+  focused = false
+
+  constructor(options: Record<string, unknown> = {}) {
+    super()
+    this.options = options
+    this.visible = options.show !== false
+    fake.windows.push(this)
+  }
+  loadURL(url: string): Promise<void> {
+    this.webContents.loadedUrl = url
+    setImmediate(() => this.emit('ready-to-show'))
+    return Promise.resolve()
+  }
+  loadFile(file: string): Promise<void> {
+    this.webContents.loadedFile = file
+    setImmediate(() => this.emit('ready-to-show'))
+    return Promise.resolve()
+  }
+  show(): void {
+    this.visible = true
+    this.emit('show')
+  }
+  hide(): void {
+    this.visible = false
+    this.emit('hide')
+  }
+  focus(): void {
+    this.focused = true
+    this.emit('focus')
+  }
+  isVisible(): boolean {
+    return this.visible
+  }
+  isMinimized(): boolean {
+    return this.minimized
+  }
+  minimize(): void {
+    this.minimized = true
+  }
+  restore(): void {
+    this.minimized = false
+  }
+  /** Like Electron: `close` can be prevented; otherwise the window is destroyed, then `closed`. */
+  close(): void {
+    if (this.destroyed) return
+    const event = new PreventableEvent()
+    this.emit('close', event)
+    if (event.defaultPrevented) return
+    this.destroy()
+  }
+  destroy(): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.visible = false
+    this.webContents._destroy()
+    this.emit('closed')
+    if (BrowserWindow.getAllWindows().length === 0) app.emit('window-all-closed')
+  }
+  isDestroyed(): boolean {
+    return this.destroyed
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tray, Menu, nativeImage
+
+export class NativeImage {
+  constructor(readonly path: string) {}
+  isEmpty(): boolean {
+    return this.path === ''
+  }
+}
+
+export const nativeImage = {
+  createFromPath: (path: string) => new NativeImage(path),
+  createEmpty: () => new NativeImage(''),
+}
+
+export class MenuItem {
+  id?: string
+  label: string
+  type: string
+  enabled: boolean
+  click?: () => void
+  constructor(options: {
+    id?: string
+    label?: string
+    type?: string
+    enabled?: boolean
+    click?: () => void
+  }) {
+    this.id = options.id
+    this.label = options.label ?? ''
+    this.type = options.type ?? 'normal'
+    this.enabled = options.enabled ?? true
+    this.click = options.click
+  }
+}
+
+export class Menu {
+  readonly items: MenuItem[] = []
+  static buildFromTemplate(template: ConstructorParameters<typeof MenuItem>[0][]): Menu {
+    const menu = new Menu()
+    for (const options of template) menu.append(new MenuItem(options))
+    return menu
+  }
+  append(item: MenuItem): void {
+    this.items.push(item)
+  }
+  getMenuItemById(id: string): MenuItem | null {
+    return this.items.find((item) => item.id === id) ?? null
+  }
+}
+
+export class Tray extends EventEmitter {
+  image: NativeImage
+  tooltip = ''
+  menu: Menu | null = null
+  destroyed = false
+  constructor(image: NativeImage | string) {
+    super()
+    this.image = typeof image === 'string' ? new NativeImage(image) : image
+    fake.trays.push(this)
+  }
+  setImage(image: NativeImage | string): void {
+    this.image = typeof image === 'string' ? new NativeImage(image) : image
+  }
+  setToolTip(text: string): void {
+    this.tooltip = text
+  }
+  setContextMenu(menu: Menu | null): void {
+    this.menu = menu
+  }
+  destroy(): void {
+    this.destroyed = true
+  }
+  isDestroyed(): boolean {
+    return this.destroyed
+  }
+  /** Test driver: click the menu item with this id, as a person would. */
+  _clickItem(id: string): void {
+    const item = this.menu?.getMenuItemById(id)
+    if (!item) throw new Error(`no tray menu item ${id}`)
+    if (!item.enabled) throw new Error(`tray menu item ${id} is disabled`)
+    item.click?.()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPC
+
+type Handler = (
+  event: { sender: WebContents; senderFrame: { url: string } },
+  ...args: unknown[]
+) => unknown
+
+class IpcMain extends EventEmitter {
+  readonly handlers = new Map<string, Handler>()
+  handle(channel: string, handler: Handler): void {
+    if (this.handlers.has(channel)) {
+      throw new Error(`Attempted to register a second handler for '${channel}'`)
+    }
+    this.handlers.set(channel, handler)
+  }
+  removeHandler(channel: string): void {
+    this.handlers.delete(channel)
+  }
+  /** What ipcRenderer.invoke does: clone the arguments, run the handler, clone the answer. */
+  async _invoke(sender: WebContents, channel: string, args: unknown[]): Promise<unknown> {
+    const handler = this.handlers.get(channel)
+    if (!handler)
+      throw new Error(
+        `Error invoking remote method '${channel}': No handler registered for '${channel}'`,
+      )
+    const event = { sender, senderFrame: { url: sender.getURL() } }
+    try {
+      return structuredClone(await handler(event, ...args.map((arg) => structuredClone(arg))))
+    } catch (error) {
+      throw new Error(`Error invoking remote method '${channel}': ${(error as Error).message}`, {
+        cause: error,
+      })
+    }
+  }
+}
+
+/** The renderer side of one window's IPC. */
+export class IpcRenderer extends EventEmitter {
+  constructor(private readonly contents: WebContents) {
+    super()
+  }
+  invoke(channel: string, ...args: unknown[]): Promise<unknown> {
+    return ipcMain._invoke(this.contents, channel, args)
+  }
+  send(channel: string, ...args: unknown[]): void {
+    ipcMain.emit(channel, { sender: this.contents }, ...args.map((arg) => structuredClone(arg)))
+  }
+  _deliver(channel: string, args: unknown[]): void {
+    this.emit(channel, { sender: this.contents }, ...args)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// contextBridge, shell, clipboard, safeStorage
+
+export const contextBridge = {
+  exposeInMainWorld(key: string, api: unknown): void {
+    if (key in fake.mainWorld)
+      throw new Error(`Cannot bind an API on top of an existing property on the window object`)
+    fake.mainWorld[key] = api
+  },
+}
+
+export const shell = {
+  openExternal: async (url: string) => {
+    fake.openedExternal.push(url)
+  },
+  openPath: async (path: string) => {
+    fake.openedPaths.push(path)
+    return ''
+  },
+}
+
+export const clipboard = {
+  writeText: (text: string) => {
+    fake.clipboard = text
+  },
+  readText: () => fake.clipboard,
+}
+
+export const safeStorage = {
+  isEncryptionAvailable: () => true,
+  encryptString: (text: string) => Buffer.from(`enc:${text}`),
+  decryptString: (buffer: Buffer) => buffer.toString().replace(/^enc:/, ''),
+}
+
+// ---------------------------------------------------------------------------------------------
+// the module's instances, and the handles tests use. They live on globalThis so that a test that
+// re-imports the app (vi.resetModules) still drives the same fake Electron.
+
+function createFake() {
+  const state = {
+    app: new App(),
+    ipcMain: new IpcMain(),
+    /** The renderer process of the window under test. */
+    ipcRenderer: new IpcRenderer(new WebContents()),
+    windows: [] as BrowserWindow[],
+    trays: [] as Tray[],
+    singleInstanceLock: true,
+    appPath: process.cwd(),
+    quitted: false,
+    clipboard: '',
+    openedExternal: [] as string[],
+    openedPaths: [] as string[],
+    mainWorld: {} as Record<string, unknown>,
+    rendererOf: new Map<WebContents, IpcRenderer>(),
+    /** Connects a renderer (ipcRenderer) to a window's webContents, as if its page were loaded. */
+    attachRenderer(contents: WebContents): IpcRenderer {
+      const renderer = new IpcRenderer(contents)
+      state.rendererOf.set(contents, renderer)
+      state.ipcRenderer = renderer
+      return renderer
+    },
+    /** A fresh Electron: no windows, trays or handlers; paths in a new temp folder. */
+    reset(paths: { userData?: string } = {}): void {
+      const userData = paths.userData ?? mkdtempSync(join(tmpdir(), 'wa-link-hub-userdata-'))
+      const { app, ipcMain } = state
+      app.removeAllListeners()
+      ipcMain.removeAllListeners()
+      ipcMain.handlers.clear()
+      app.setPath('userData', userData)
+      app.setPath('logs', join(userData, 'logs'))
+      app.setPath('temp', tmpdir())
+      ;(app as unknown as { ready: boolean }).ready = false
+      app.quitCalls = 0
+      app.exitCode = undefined
+      state.windows = []
+      state.trays = []
+      state.singleInstanceLock = true
+      state.quitted = false
+      state.clipboard = ''
+      state.openedExternal = []
+      state.openedPaths = []
+      state.mainWorld = {}
+      state.rendererOf.clear()
+      state.ipcRenderer = new IpcRenderer(new WebContents())
+    },
+  }
+  return state
+}
+
+const globalKey = '__waLinkHubFakeElectron'
+export const fake: ReturnType<typeof createFake> = ((globalThis as Record<string, unknown>)[
+  globalKey
+] ??= createFake()) as ReturnType<typeof createFake>
+
+export const app = fake.app
+export const ipcMain = fake.ipcMain
+/** A getter-backed proxy: code that imported it keeps talking to the current renderer. */
+export const ipcRenderer = new Proxy({} as IpcRenderer, {
+  get(_target, key) {
+    const current = fake.ipcRenderer as unknown as Record<string | symbol, unknown>
+    const value = current[key]
+    return typeof value === 'function'
+      ? (value as (...a: unknown[]) => unknown).bind(current)
+      : value
+  },
+})
+
+export type { Listener }
+
+export default {
+  app,
+  BrowserWindow,
+  Tray,
+  Menu,
+  MenuItem,
+  nativeImage,
+  ipcMain,
+  ipcRenderer,
+  contextBridge,
+  shell,
+  clipboard,
+  safeStorage,
+}
