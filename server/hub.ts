@@ -247,9 +247,9 @@ async function open(
 async function close({ http, io, manager }: Running): Promise<void> {
   // Stop accepting first, then end every client, then flush the sessions to disk.
   const closed = new Promise<void>((resolve) => http.close(() => resolve()))
-  io.disconnectSockets(true)
-  // io.close() would wait for the HTTP server, which waits for idle keep-alive connections:
-  // end those at once instead of after their timeout.
+  // Closing the transports (not a namespace disconnect) lets clients reconnect by themselves when
+  // the hub is back. io.close() would wait for the HTTP server, which waits for idle keep-alive
+  // connections: end those at once instead of after their timeout.
   void io.close()
   http.closeAllConnections()
   await closed

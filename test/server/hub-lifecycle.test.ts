@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../server/config'
 import { createHub, HubStartError } from '../../server/hub'
@@ -174,5 +175,31 @@ describe('idle cleanup', () => {
     await sleep(800)
     expect(logs).toContain('Idle session removed:fading')
     expect(ended).toEqual(['fading:disconnected:inactive'])
+  })
+})
+
+describe('restart', () => {
+  it('clients reconnect by themselves when the hub comes back on the same port', async () => {
+    const probe = createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const { port } = probe.address() as AddressInfo
+    await new Promise((resolve) => probe.close(resolve))
+    const t = await start({ WS_PORT: String(port) })
+    const { io } = await import('socket.io-client')
+    const socket = io(t.info.url, {
+      auth: { token: t.info.token },
+      transports: ['websocket'],
+      reconnectionDelay: 50,
+      reconnectionDelayMax: 100,
+    })
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    const dropped = new Promise<string>((resolve) => socket.once('disconnect', resolve))
+    await t.hub.stop()
+    expect(await dropped).toBe('transport close')
+    const back = new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    await t.hub.start()
+    await back
+    expect(await socket.emitWithAck('list_sessions', {})).toMatchObject({ ok: true })
+    socket.close()
   })
 })
