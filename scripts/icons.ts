@@ -1,6 +1,7 @@
 /**
  * Renders every icon from the one checked-in source, resources/icon.svg: the app icon (which
- * electron-builder turns into .ico and .icns) and one tray icon per state, 1x and 2x.
+ * electron-builder turns into .ico and .icns), one tray icon per state, 1x and 2x, and the web UI's
+ * favicon.
  * Run with `npm run icons` after changing the SVG; the PNGs are committed.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -22,6 +23,10 @@ const render = (source: string, size: number) =>
   new Resvg(source, { fitTo: { mode: 'width', value: size } }).render().asPng()
 
 writeFileSync(`${resources}icon.png`, render(svg, 1024))
+writeFileSync(
+  fileURLToPath(new URL('../renderer/public/favicon.png', import.meta.url)),
+  render(svg, 64),
+)
 for (const [state, colour] of Object.entries(TRAY_COLOURS)) {
   const tinted = svg.replace('fill="#1FA855"', `fill="${colour}"`)
   writeFileSync(`${resources}tray/${state}.png`, render(tinted, 16))

@@ -112,8 +112,9 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
       return manager.disconnect(payload.session_id)
     },
     subscribe(payload, socket) {
-      const status = manager.subscribe(payload.session_id, join(socket))
+      const { status, replay } = manager.subscribe(payload.session_id, join(socket))
       emitTo(socket, 'status', status)
+      if (replay) emitTo(socket, replay.event, replay.payload)
       return status
     },
     list_sessions() {

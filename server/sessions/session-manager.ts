@@ -161,12 +161,27 @@ export class SessionManager {
     return this.sessions.has(sessionId)
   }
 
-  /** `subscribe`: the caller joins an existing session's room; nothing is started. */
-  subscribe(sessionId: string, join: (sessionId: string) => void): StatusEvent {
+  /**
+   * `subscribe`: the caller joins an existing session's room; nothing is started. The live QR or
+   * pairing code, if any, is returned to replay, so a late subscriber can show it at once.
+   */
+  subscribe(
+    sessionId: string,
+    join: (sessionId: string) => void,
+  ): { status: StatusEvent; replay?: Replay } {
     const session = this.require(sessionId)
     join(sessionId)
     session.lastSubscriberAt = Date.now()
-    return this.statusOf(session)
+    return { status: this.statusOf(session), replay: this.liveCode(session) }
+  }
+
+  private liveCode(session: Session): Replay | undefined {
+    const now = Date.now()
+    if (session.status !== 'qr_ready') return undefined
+    if (session.qr && now < session.qrExpiresAt) return { event: 'qr_code', payload: session.qr }
+    if (session.pairing && now < session.pairingExpiresAt)
+      return { event: 'pairing_code', payload: session.pairing }
+    return undefined
   }
 
   /**

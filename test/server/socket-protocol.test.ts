@@ -188,6 +188,23 @@ describe('other events', () => {
     })
   })
 
+  it('subscribe replays the live QR to a late subscriber without issuing a new one', async () => {
+    const first = await t.connect()
+    const qr = nextEvent<QrCodeEvent>(first, 'qr_code')
+    await first.emitWithAck('get_qr', { session_id: 'late' })
+    const late = await t.connect()
+    const status = nextEvent<StatusEvent>(late, 'status')
+    const replayed = nextEvent<QrCodeEvent>(late, 'qr_code')
+    expect(await late.emitWithAck('subscribe', { session_id: 'late' })).toMatchObject({
+      ok: true,
+      status: 'qr_ready',
+    })
+    expect((await status).status).toBe('qr_ready')
+    expect((await replayed).qr_data).toBe((await qr).qr_data)
+    const metrics = await (await t.fetch('/metrics')).text()
+    expect(metrics).toMatch(/^wa_link_hub_qr_renders_total 1$/m)
+  })
+
   it('list_sessions acks every session status', async () => {
     const socket = await t.connect()
     await socket.emitWithAck('get_qr', { session_id: 's1' })
