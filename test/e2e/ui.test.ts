@@ -162,3 +162,65 @@ describe('web UI in Chromium against a real hub', () => {
     await second.page.getByText('Linked to Shared phone', { exact: true }).waitFor()
   })
 })
+
+describe('web UI with the desktop bridge', () => {
+  it('renders the server controls and calls window.hub', async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 860 }, locale: 'en-US' })
+    // What the preload would expose, backed by the real hub's address and token.
+    await page.addInitScript(
+      ({ url, token }) => {
+        const calls: string[] = []
+        const status = {
+          state: 'running',
+          host: '127.0.0.1',
+          port: Number(new URL(url).port),
+          provider: 'simulated',
+          url,
+          clients: 1,
+          sessions: { total: 0, pending: 0, qr_ready: 0, authenticated: 0, disconnected: 0 },
+        }
+        const record = (name: string, value: unknown) => {
+          calls.push(name)
+          return Promise.resolve(value)
+        }
+        Object.assign(window, {
+          __hubCalls: calls,
+          hub: {
+            server: {
+              start: () => record('start', status),
+              stop: () => record('stop', { ...status, state: 'stopped' }),
+              status: () => record('status', status),
+              onStatus: () => () => undefined,
+              connectionInfo: () =>
+                record('connectionInfo', { url, token, accessUrl: `${url}?token=${token}` }),
+            },
+            logs: {
+              recent: () =>
+                record('logs.recent', [
+                  { time: new Date().toISOString(), level: 'info', message: 'main process line' },
+                ]),
+              onEntry: () => () => undefined,
+              openFolder: () => record('logs.openFolder', undefined),
+            },
+            settings: {
+              get: () => record('settings.get', {}),
+              set: () => record('settings.set', {}),
+            },
+          },
+        })
+      },
+      { url: `${base}/`, token: TOKEN },
+    )
+    await page.goto(`${base}/`)
+    const controls = page.getByTestId('server-controls')
+    await controls.waitFor()
+    await page.getByTestId('connection').filter({ hasText: 'Connected' }).waitFor()
+    await page.getByText('main process line', { exact: true }).waitFor()
+    await controls.getByRole('button', { name: 'Stop' }).click()
+    await controls.getByRole('button', { name: 'Open logs folder' }).click()
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { __hubCalls: string[] }).__hubCalls))
+      .toEqual(expect.arrayContaining(['connectionInfo', 'stop', 'logs.openFolder']))
+    await screenshot(page, 'desktop-controls')
+  })
+})
