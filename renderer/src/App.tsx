@@ -5,6 +5,7 @@ import { ConnectionBadge } from './components/ConnectionBadge'
 import { ServerControls } from './components/ServerControls'
 import { SessionList } from './components/SessionList'
 import { SessionPanel } from './components/SessionPanel'
+import { SettingsForm } from './components/SettingsForm'
 import { TokenForm } from './components/TokenForm'
 import { useBrowserAccess, useDesktopAccess } from './hooks/access'
 import { socketIoTransport, type Transport } from './hooks/transport'
@@ -44,6 +45,7 @@ function DesktopShell({ desktop, transport }: { desktop: DesktopApi; transport: 
   return (
     <Hub url={access.url} token={access.token} transport={transport} desktop={desktop}>
       <ServerControls desktop={desktop} status={access.server} />
+      <SettingsForm desktop={desktop} />
     </Hub>
   )
 }

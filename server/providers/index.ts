@@ -5,10 +5,11 @@ export type ProviderFactory = (
   context: ProviderContext,
 ) => WhatsAppProvider | Promise<WhatsAppProvider>
 
-/** Picks the provider named by WA_PROVIDER. */
+/** Picks the provider named by WA_PROVIDER. Baileys is loaded only when asked for: it is large. */
 export const createProvider: ProviderFactory = async (context) => {
   if (context.config.provider === 'baileys') {
-    throw new Error('WA_PROVIDER=baileys is not available in this build yet')
+    const { createBaileysProvider } = await import('./baileys')
+    return createBaileysProvider(context)
   }
   return createSimulatedProvider(context)
 }

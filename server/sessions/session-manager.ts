@@ -23,6 +23,7 @@ import {
   type WhatsAppProvider,
 } from '../providers/provider'
 import { renderQrDataUrl } from '../qr'
+import { SendLimiter } from './send-limiter'
 import type { SessionStore } from './session-store'
 
 /** Where session events go: the session's Socket.IO room. */
@@ -79,6 +80,7 @@ export type SessionCounts = Record<SessionStatus, number>
  */
 export class SessionManager {
   private readonly sessions = new Map<string, Session>()
+  private readonly limiters = new Map<string, SendLimiter>()
   private readonly counts: SessionCounts = {
     pending: 0,
     qr_ready: 0,
@@ -251,6 +253,14 @@ export class SessionManager {
         sessionId,
       )
     }
+    await this.limiterFor(sessionId).take(sessionId)
+    if (session.status !== 'authenticated') {
+      throw new HubError(
+        'not_authenticated',
+        'the session was unlinked before the message went out',
+        sessionId,
+      )
+    }
     try {
       return (await this.provider.sendMessage(sessionId, to, text)).messageId
     } catch (error) {
@@ -330,9 +340,25 @@ export class SessionManager {
       })
     }
     this.counts[session.status] -= 1
+    this.dropLimiter(session.id, 'the session was removed')
     this.sessions.delete(session.id)
     this.logger.info('Idle session removed', { session_id: session.id, status: session.status })
     this.options.onChange({ ...this.statusOf(session), status: 'disconnected', reason: 'inactive' })
+  }
+
+  private limiterFor(sessionId: string): SendLimiter {
+    let limiter = this.limiters.get(sessionId)
+    if (!limiter) {
+      const { sendRatePerS, sendBurst, sendQueueMax } = this.config
+      limiter = new SendLimiter(sendRatePerS, sendBurst, sendQueueMax)
+      this.limiters.set(sessionId, limiter)
+    }
+    return limiter
+  }
+
+  private dropLimiter(sessionId: string, reason: string): void {
+    this.limiters.get(sessionId)?.cancel(reason)
+    this.limiters.delete(sessionId)
   }
 
   private create(id: string): Session {
@@ -524,6 +550,7 @@ export class SessionManager {
     reason: DisconnectReason,
     detail?: { code?: number; message?: string },
   ): void {
+    this.dropLimiter(session.id, 'the session was disconnected')
     session.active = false
     session.qr = undefined
     session.pairing = undefined

@@ -183,7 +183,7 @@ describe('web UI with the desktop bridge', () => {
           calls.push(name)
           return Promise.resolve(value)
         }
-        Object.assign(window, {
+        Object.assign(globalThis, {
           __hubCalls: calls,
           hub: {
             server: {
@@ -219,7 +219,9 @@ describe('web UI with the desktop bridge', () => {
     await controls.getByRole('button', { name: 'Stop' }).click()
     await controls.getByRole('button', { name: 'Open logs folder' }).click()
     await expect
-      .poll(() => page.evaluate(() => (window as unknown as { __hubCalls: string[] }).__hubCalls))
+      .poll(() =>
+        page.evaluate(() => (globalThis as unknown as { __hubCalls: string[] }).__hubCalls),
+      )
       .toEqual(expect.arrayContaining(['connectionInfo', 'stop', 'logs.openFolder']))
     await screenshot(page, 'desktop-controls')
   })

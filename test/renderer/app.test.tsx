@@ -354,8 +354,35 @@ describe('desktop window', () => {
     expect(screen.getByRole('button', { name: 'Start' })).toBeTruthy()
   })
 
+  it('saves changed settings through the bridge and shows a refusal in words', async () => {
+    const { desktop } = stubDesktop(running)
+    render(<App transport={fakeTransport().transport} desktop={desktop} language="en" />)
+    const settings = await screen.findByTestId('settings')
+    fireEvent.change(within(settings).getByLabelText('Port'), { target: { value: '5002' } })
+    fireEvent.change(within(settings).getByLabelText('WhatsApp'), { target: { value: 'baileys' } })
+    fireEvent.click(within(settings).getByRole('button', { name: 'Save' }))
+    await waitFor(() =>
+      expect(desktop.settings.set).toHaveBeenCalledWith({ port: 5002, provider: 'baileys' }),
+    )
+    expect(await within(settings).findByText('Saved.')).toBeTruthy()
+
+    vi.mocked(desktop.settings.set).mockRejectedValueOnce(
+      new Error(
+        "Error invoking remote method 'hub:settings:set': Error: invalid setting host: host must be an address or a name",
+      ),
+    )
+    fireEvent.change(within(settings).getByLabelText('Listen on'), {
+      target: { value: 'bad host!' },
+    })
+    fireEvent.click(within(settings).getByRole('button', { name: 'Save' }))
+    expect((await within(settings).findByRole('alert')).textContent).toBe(
+      'invalid setting host: host must be an address or a name',
+    )
+  })
+
   it('hides the server controls in a browser', async () => {
     await openWithToken()
     expect(screen.queryByTestId('server-controls')).toBeNull()
+    expect(screen.queryByTestId('settings')).toBeNull()
   })
 })

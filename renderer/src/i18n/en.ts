@@ -75,6 +75,15 @@ export const en = {
   'server.copied': 'Copied',
   'server.openLogs': 'Open logs folder',
   'error.dismiss': 'Dismiss',
+  'settings.title': 'Settings',
+  'settings.port': 'Port',
+  'settings.host': 'Listen on',
+  'settings.provider': 'WhatsApp',
+  'settings.provider.simulated': 'Simulated (offline)',
+  'settings.provider.baileys': 'Real WhatsApp (Baileys)',
+  'settings.closeToTray': 'Closing the window keeps the server running in the tray',
+  'settings.save': 'Save',
+  'settings.saved': 'Saved.',
 } as const
 
 export type MessageKey = keyof typeof en

@@ -79,4 +79,13 @@ export const es: Record<MessageKey, string> = {
   'server.copied': 'Copiado',
   'server.openLogs': 'Abrir carpeta de registros',
   'error.dismiss': 'Cerrar',
+  'settings.title': 'Ajustes',
+  'settings.port': 'Puerto',
+  'settings.host': 'Escuchar en',
+  'settings.provider': 'WhatsApp',
+  'settings.provider.simulated': 'Simulado (sin conexión)',
+  'settings.provider.baileys': 'WhatsApp real (Baileys)',
+  'settings.closeToTray': 'Al cerrar la ventana el servidor sigue en la bandeja',
+  'settings.save': 'Guardar',
+  'settings.saved': 'Guardado.',
 }

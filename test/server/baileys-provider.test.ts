@@ -1,0 +1,417 @@
+import { existsSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { BufferJSON, DisconnectReason } from '@whiskeysockets/baileys'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { LogEntry } from '../../server/logger'
+import type {
+  AuthenticatedEvent,
+  DisconnectedEvent,
+  MessageEvent,
+  QrCodeEvent,
+  StatusEvent,
+} from '../../server/protocol'
+import { createBaileysProvider, reconnectDelay } from '../../server/providers/baileys'
+import { fakeBaileys, textMessage, type FakeWASocket } from '../helpers/fake-baileys'
+import {
+  collect,
+  decodeQrDataUrl,
+  nextEvent,
+  sleep,
+  startTestHub,
+  type TestHub,
+} from '../helpers/hub'
+import { until } from '../main/launch'
+
+const QR = '2@fakeRef,bm9pc2U=,aWRlbnRpdHk=,YWR2'
+const hubs: TestHub[] = []
+afterEach(async () => {
+  for (const hub of hubs.splice(0)) await hub.close(true)
+})
+
+/** A real hub whose Baileys provider talks to fake sockets. */
+async function baileysHub(env: Record<string, string> = {}, dataDir?: string) {
+  const fake = fakeBaileys()
+  const hub = await startTestHub(
+    { WA_PROVIDER: 'baileys', ...env },
+    {
+      dataDir,
+      providerFactory: (context) =>
+        createBaileysProvider(context, {
+          makeSocket: fake.makeSocket,
+          fetchVersion: async () => ({ version: [2, 3000, 1] }),
+          backoff: { initialMs: 20, maxMs: 160, stableMs: 150 },
+          random: () => 1,
+        }),
+    },
+  )
+  hubs.push(hub)
+  const logs: LogEntry[] = []
+  hub.hub.events.on('log', (entry) => logs.push(entry))
+  return { t: hub, fake, logs }
+}
+
+/** Links session `id` the way a real phone does: QR, scan, 515, reopen. */
+async function link(t: TestHub, fake: ReturnType<typeof fakeBaileys>, id: string) {
+  const socket = await t.connect()
+  const auth = nextEvent<AuthenticatedEvent>(socket, 'authenticated')
+  await socket.emitWithAck('get_qr', { session_id: id })
+  await until(() => fake.sockets.length > 0)
+  const first = fake.last()
+  first.showQr(QR)
+  first.scanned()
+  await until(() => fake.last() !== first)
+  fake.last().open()
+  await auth
+  return { socket, phone: fake.last() }
+}
+
+const sessionDir = (t: TestHub, id: string) => join(t.dataDir, 'sessions', id)
+
+describe('linking with Baileys', () => {
+  it('maps QRs to qr_code with counted attempts, and renders each one', async () => {
+    const { t, fake } = await baileysHub()
+    const socket = await t.connect()
+    const qrs = collect<QrCodeEvent>(socket, 'qr_code')
+    await socket.emitWithAck('get_qr', { session_id: 'qr' })
+    await until(() => fake.sockets.length === 1)
+    fake.last().showQr(QR)
+    fake.last().showQr(`${QR}2`)
+    await until(() => qrs.length === 2)
+    expect(qrs.map((qr) => [qr.attempt, qr.attempts_max])).toEqual([
+      [1, 6],
+      [2, 6],
+    ])
+    expect(decodeQrDataUrl(qrs[1]!.qr_image)).toBe(`${QR}2`)
+    expect(Date.parse(qrs[0]!.expires_at) - Date.parse(qrs[0]!.issued_at)).toBe(60_000)
+    expect(Date.parse(qrs[1]!.expires_at) - Date.parse(qrs[1]!.issued_at)).toBe(20_000)
+  })
+
+  it('QR → scan → 515 → reopen → authenticated, with no disconnect or status flicker', async () => {
+    const { t, fake } = await baileysHub()
+    const socket = await t.connect()
+    const statuses = collect<StatusEvent>(socket, 'status')
+    const disconnects = collect(socket, 'disconnected')
+    const { phone } = await link(t, fake, 'scan')
+    expect(fake.sockets).toHaveLength(2)
+    // the new socket reuses the credentials the scan produced
+    expect(phone.config.auth.creds.registered).toBe(true)
+    const status = await socket.emitWithAck('get_status', { session_id: 'scan' })
+    expect(status).toMatchObject({
+      status: 'authenticated',
+      reconnecting: false,
+      user: { id: '34600111222@s.whatsapp.net', name: 'Ana' },
+    })
+    expect(disconnects).toEqual([])
+    expect(statuses.map((s) => s.status)).not.toContain('disconnected')
+  })
+
+  it('writes the credentials atomically as they change', async () => {
+    const { t, fake } = await baileysHub()
+    await link(t, fake, 'creds')
+    await until(() => existsSync(join(sessionDir(t, 'creds'), 'creds.json')))
+    const files = await readdir(sessionDir(t, 'creds'))
+    expect(files.filter((name) => name.endsWith('.tmp'))).toEqual([])
+    const creds = JSON.parse(
+      await readFile(join(sessionDir(t, 'creds'), 'creds.json'), 'utf8'),
+      BufferJSON.reviver,
+    )
+    expect(creds.registered).toBe(true)
+    expect(Buffer.isBuffer(creds.noiseKey.private)).toBe(true)
+  })
+
+  it('resumes a linked phone after a hub restart, without a QR', async () => {
+    const first = await baileysHub()
+    await link(first.t, first.fake, 'resume')
+    await first.t.close()
+    hubs.splice(hubs.indexOf(first.t), 1)
+
+    const { t, fake } = await baileysHub({}, first.t.dataDir)
+    expect(fake.sockets).toHaveLength(1)
+    expect(fake.last().config.auth.creds.registered).toBe(true)
+    const socket = await t.connect()
+    const qrs = collect(socket, 'qr_code')
+    expect(await socket.emitWithAck('get_status', { session_id: 'resume' })).toMatchObject({
+      status: 'authenticated',
+      reconnecting: true,
+    })
+    const recovered = nextEvent<StatusEvent>(socket, 'status', (s) => !s.reconnecting)
+    await socket.emitWithAck('subscribe', { session_id: 'resume' })
+    fake.last().open()
+    expect(await recovered).toMatchObject({ status: 'authenticated', reconnecting: false })
+    expect(qrs).toEqual([])
+  })
+
+  it('gives a pairing code for a phone number, and checks the number first', async () => {
+    const { t, fake } = await baileysHub()
+    const socket = await t.connect()
+    const bad = await socket.emitWithAck('get_qr', { session_id: 'pair', phone_number: '+34 600' })
+    expect(bad).toMatchObject({ ok: false, error: { code: 'invalid_payload' } })
+    expect(fake.sockets).toHaveLength(0)
+
+    const pairing = nextEvent(socket, 'pairing_code')
+    const qrs = collect(socket, 'qr_code')
+    await socket.emitWithAck('get_qr', { session_id: 'pair', phone_number: '+34600111222' })
+    await until(() => fake.sockets.length === 1)
+    fake.last().showQr(QR)
+    expect(await pairing).toMatchObject({ session_id: 'pair', code: 'ABCD2345' })
+    expect(qrs).toEqual([])
+  })
+
+  it('does not keep the creds a failed pairing request mutated', async () => {
+    const { t, fake } = await baileysHub()
+    const socket = await t.connect()
+    const ended = nextEvent<DisconnectedEvent>(socket, 'disconnected')
+    await socket.emitWithAck('get_qr', { session_id: 'pair-fail', phone_number: '34600111222' })
+    await until(() => fake.sockets.length === 1)
+    fake.last().pairingWorks = false
+    fake.last().showQr(QR)
+    expect(await ended).toMatchObject({ reason: 'failed' })
+    await sleep(50)
+    expect(existsSync(join(sessionDir(t, 'pair-fail'), 'creds.json'))).toBe(false)
+  })
+})
+
+describe('when the connection closes', () => {
+  it.each([
+    [DisconnectReason.connectionClosed, 'Connection Closed'],
+    [DisconnectReason.connectionLost, 'Connection Lost'],
+    [DisconnectReason.unavailableService, 'Service Unavailable'],
+    [null, 'a plain Error without output'],
+  ])('%s is a transient drop: reconnecting, then back', async (code, message) => {
+    const { t, fake } = await baileysHub()
+    const { socket, phone } = await link(t, fake, 'drop')
+    const reconnecting = nextEvent<StatusEvent>(socket, 'status', (s) => s.reconnecting)
+    const disconnects = collect(socket, 'disconnected')
+    phone.drop(code, message)
+    expect(await reconnecting).toMatchObject({ status: 'authenticated', reconnecting: true })
+    await until(() => fake.last() !== phone)
+    const back = nextEvent<StatusEvent>(socket, 'status', (s) => !s.reconnecting)
+    fake.last().open()
+    expect(await back).toMatchObject({ status: 'authenticated', reconnecting: false })
+    expect(disconnects).toEqual([])
+  })
+
+  it.each([
+    [DisconnectReason.loggedOut, 'logged_out_remote'],
+    [DisconnectReason.connectionReplaced, 'replaced'],
+    [DisconnectReason.badSession, 'failed'],
+    [DisconnectReason.forbidden, 'failed'],
+    [DisconnectReason.multideviceMismatch, 'failed'],
+  ])('%s ends the link as %s, without reconnecting', async (code, reason) => {
+    const { t, fake } = await baileysHub()
+    const { socket, phone } = await link(t, fake, 'end')
+    const ended = nextEvent<DisconnectedEvent>(socket, 'disconnected')
+    phone.drop(code)
+    expect(await ended).toMatchObject({ reason, code })
+    await sleep(100)
+    expect(fake.last()).toBe(phone)
+    expect(await socket.emitWithAck('get_status', { session_id: 'end' })).toMatchObject({
+      status: 'disconnected',
+      reason,
+    })
+  })
+
+  it('deletes the credentials when the phone logs the device out (401)', async () => {
+    const { t, fake } = await baileysHub()
+    const { socket, phone } = await link(t, fake, 'gone')
+    await until(() => existsSync(sessionDir(t, 'gone')))
+    const ended = nextEvent(socket, 'disconnected')
+    phone.drop(DisconnectReason.loggedOut)
+    await ended
+    await until(() => !existsSync(sessionDir(t, 'gone')))
+  })
+
+  it('ends with qr_timeout when WhatsApp runs out of QR refs', async () => {
+    const { t, fake } = await baileysHub()
+    const socket = await t.connect()
+    const ended = nextEvent<DisconnectedEvent>(socket, 'disconnected')
+    await socket.emitWithAck('get_qr', { session_id: 'timeout' })
+    await until(() => fake.sockets.length === 1)
+    fake.last().showQr(QR)
+    fake.last().drop(DisconnectReason.timedOut, 'QR refs attempts ended')
+    expect(await ended).toMatchObject({ reason: 'qr_timeout' })
+  })
+
+  it('backs off exponentially, capped, and starts over after a stable connection', async () => {
+    const { t, fake, logs } = await baileysHub()
+    const { phone } = await link(t, fake, 'flaky')
+    let current: FakeWASocket = phone
+    for (let i = 0; i < 5; i++) {
+      current.drop(DisconnectReason.connectionLost)
+      await until(() => fake.last() !== current)
+      current = fake.last()
+    }
+    const delays = () =>
+      logs
+        .filter((e) => e.message === 'WhatsApp connection lost; reconnecting')
+        .map((e) => e.fields?.in_ms)
+    expect(delays()).toEqual([20, 40, 80, 160, 160])
+    current.open()
+    await sleep(250) // longer than stableMs
+    current.drop(DisconnectReason.connectionLost)
+    await until(() => delays().length === 6)
+    expect(delays().at(-1)).toBe(20)
+  })
+})
+
+describe('reconnectDelay', () => {
+  it('doubles from the initial delay, never passes the cap, and jitters within the upper half', () => {
+    const backoff = { initialMs: 1000, maxMs: 60_000 }
+    expect([0, 1, 2, 3, 10, 50].map((n) => reconnectDelay(n, backoff, () => 1))).toEqual([
+      1000, 2000, 4000, 8000, 60_000, 60_000,
+    ])
+    expect(reconnectDelay(3, backoff, () => 0)).toBe(4000)
+  })
+})
+
+describe('messages', () => {
+  it('delivers notify messages from others; ignores append and our own', async () => {
+    const { t, fake } = await baileysHub()
+    const { socket, phone } = await link(t, fake, 'inbox')
+    const messages = collect<MessageEvent>(socket, 'message')
+    phone.receive([textMessage('34600000001@s.whatsapp.net', 'history')], 'append')
+    phone.receive([textMessage('34600000001@s.whatsapp.net', 'mine', { fromMe: true })])
+    phone.receive([
+      textMessage('123456789@lid', 'via lid', { remoteJidAlt: '34600000002@s.whatsapp.net' }),
+      {
+        key: { remoteJid: '34600000003@s.whatsapp.net', fromMe: false, id: 'IMG1' },
+        message: { imageMessage: {} },
+        messageTimestamp: 1_760_000_000,
+      },
+      {
+        key: { remoteJid: '34600000004@s.whatsapp.net', fromMe: false, id: 'EXT1' },
+        message: { extendedTextMessage: { text: 'with a link https://example.org' } },
+        messageTimestamp: 1_760_000_000,
+      },
+    ])
+    await until(() => messages.length === 3)
+    expect(messages.map((m) => [m.from, m.kind, m.text])).toEqual([
+      ['34600000002@s.whatsapp.net', 'text', 'via lid'],
+      ['34600000003@s.whatsapp.net', 'image', '[image]'],
+      ['34600000004@s.whatsapp.net', 'text', 'with a link https://example.org'],
+    ])
+    expect(messages[0]).toMatchObject({
+      id: 'IN-via lid',
+      timestamp: new Date(1_760_000_000_000).toISOString(),
+    })
+  })
+
+  it('sends text to a normalized JID and acks its id', async () => {
+    const { t, fake } = await baileysHub()
+    const { socket, phone } = await link(t, fake, 'outbox')
+    const ack = await socket.emitWithAck('send_message', {
+      session_id: 'outbox',
+      to: '+34600000005',
+      text: 'hola',
+    })
+    expect(ack).toMatchObject({ ok: true, message_id: 'OUT1' })
+    const byJid = await socket.emitWithAck('send_message', {
+      session_id: 'outbox',
+      to: '34600000006@c.us',
+      text: 'adiós',
+    })
+    expect(byJid).toMatchObject({ ok: true })
+    expect(phone.sent).toEqual([
+      { jid: '34600000005@s.whatsapp.net', content: { text: 'hola' } },
+      { jid: '34600000006@s.whatsapp.net', content: { text: 'adiós' } },
+    ])
+  })
+
+  it('paces sends per account: burst, then a bounded queue, then rate_limited', async () => {
+    const { t, fake } = await baileysHub({
+      SEND_RATE_PER_S: '5',
+      SEND_BURST: '2',
+      SEND_QUEUE_MAX: '1',
+    })
+    const { socket, phone } = await link(t, fake, 'paced')
+    const started = Date.now()
+    const acks = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        socket.emitWithAck('send_message', {
+          session_id: 'paced',
+          to: '34600000007',
+          text: `n${i}`,
+        }),
+      ),
+    )
+    expect(acks.filter((ack) => ack.ok)).toHaveLength(3)
+    expect(acks.filter((ack) => !ack.ok)).toEqual([
+      { ok: false, error: { code: 'rate_limited', message: expect.any(String) } },
+    ])
+    expect(phone.sent).toHaveLength(3)
+    // the queued one waited for a token (1/5 s)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+  })
+})
+
+describe('disconnect and several accounts', () => {
+  it('logs out online; offline it falls back to end(); the folder goes either way', async () => {
+    const { t, fake } = await baileysHub()
+    const online = await link(t, fake, 'online')
+    await until(() => existsSync(sessionDir(t, 'online')))
+    await online.socket.emitWithAck('disconnect_whatsapp', { session_id: 'online' })
+    expect(online.phone.logoutCalls).toBe(1)
+    expect(existsSync(sessionDir(t, 'online'))).toBe(false)
+
+    const offline = await link(t, fake, 'offline')
+    offline.phone.drop(DisconnectReason.connectionLost) // now reconnecting, not open
+    const ack = await offline.socket.emitWithAck('disconnect_whatsapp', { session_id: 'offline' })
+    expect(ack).toMatchObject({ ok: true, status: 'disconnected', reason: 'logout' })
+    expect(fake.sockets.every((s) => s.ended)).toBe(true)
+    expect(existsSync(sessionDir(t, 'offline'))).toBe(false)
+  })
+
+  it('keeps accounts apart: one logged out, the other stays linked', async () => {
+    const { t, fake } = await baileysHub()
+    const a = await link(t, fake, 'account-a')
+    const b = await link(t, fake, 'account-b')
+    expect(a.phone).not.toBe(b.phone)
+    a.phone.drop(DisconnectReason.loggedOut)
+    await until(
+      async () =>
+        (await a.socket.emitWithAck('get_status', { session_id: 'account-a' })).status ===
+        'disconnected',
+    )
+    expect(await b.socket.emitWithAck('get_status', { session_id: 'account-b' })).toMatchObject({
+      status: 'authenticated',
+      reconnecting: false,
+    })
+    expect(b.phone.ended).toBe(false)
+  })
+})
+
+describe('with the real makeWASocket', () => {
+  it('turns an unreachable WhatsApp into reconnecting, without crashing', async () => {
+    const probe = createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const { port } = probe.address() as AddressInfo
+    await new Promise((resolve) => probe.close(resolve))
+
+    const t = await startTestHub(
+      { WA_PROVIDER: 'baileys' },
+      {
+        providerFactory: (context) =>
+          createBaileysProvider(context, {
+            fetchVersion: async () => ({ version: [2, 3000, 1] }),
+            socketConfig: {
+              waWebSocketUrl: `ws://127.0.0.1:${port}/ws/chat`,
+              connectTimeoutMs: 2000,
+            },
+            backoff: { initialMs: 5000, maxMs: 5000, stableMs: 1000 },
+          }),
+      },
+    )
+    hubs.push(t)
+    const socket = await t.connect()
+    const reconnecting = nextEvent<StatusEvent>(socket, 'status', (s) => s.reconnecting, 10_000)
+    await socket.emitWithAck('get_qr', { session_id: 'real' })
+    expect(await reconnecting).toMatchObject({ session_id: 'real', reconnecting: true })
+    expect((await t.fetch('/health')).status).toBe(200)
+    expect(await socket.emitWithAck('disconnect_whatsapp', { session_id: 'real' })).toMatchObject({
+      ok: true,
+      status: 'disconnected',
+    })
+  })
+})
