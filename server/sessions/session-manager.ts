@@ -159,10 +159,6 @@ export class SessionManager {
     return this.statusOf(this.require(sessionId))
   }
 
-  has(sessionId: string): boolean {
-    return this.sessions.has(sessionId)
-  }
-
   /**
    * `subscribe`: the caller joins an existing session's room; nothing is started. The live QR or
    * pairing code, if any, is returned to replay, so a late subscriber can show it at once.

@@ -1,0 +1,692 @@
+/**
+ * `npm run bench`: the hub's performance targets, measured (see docs/performance.md).
+ *
+ * Each workload starts a fresh hub in a child process (headless, simulated provider, temp DATA_DIR,
+ * free port) and drives it with socket.io-client from this process, on the same machine. Prints one
+ * table and a `BENCH {json}` line per workload. `--smoke` runs every workload tiny, in seconds (it
+ * is part of `npm test` so this script cannot rot). `--only=ramp,fanout` picks workloads.
+ */
+import { fork, spawnSync, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { Server } from 'socket.io'
+import { io, type Socket } from 'socket.io-client'
+import WebSocket from 'ws'
+import { summarize, type Summary } from './stats'
+
+const SMOKE = process.argv.includes('--smoke')
+const HOLD_SECONDS = Number(
+  process.argv.find((arg) => arg.startsWith('--hold-seconds='))?.split('=')[1] ?? 60,
+)
+const ONLY = process.argv
+  .find((arg) => arg.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',')
+const HUB_SCRIPT = fileURLToPath(new URL('./hub-process.ts', import.meta.url))
+const ANSWER_TIMEOUT_MS = 15_000
+
+// ---------------------------------------------------------------------------------------------
+// open files: 10,000 clients need 10,000 sockets on each side
+
+const FD_NEEDED = SMOKE ? 1024 : 12_000
+
+function openFileLimits(): { soft: number; hard: number } | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'))
+    const [soft, hard] = (line?.match(/(\d+|unlimited)\s+(\d+|unlimited)/)?.slice(1) ?? []).map(
+      (v) => (v === 'unlimited' ? Infinity : Number(v)),
+    )
+    return soft !== undefined && hard !== undefined ? { soft, hard } : undefined
+  } catch {
+    return undefined // not Linux: trust the system
+  }
+}
+
+/** Re-runs this script under a raised `ulimit -n` when needed; returns the usable limit. */
+function ensureOpenFiles(): number {
+  const limits = openFileLimits()
+  if (!limits || limits.soft >= FD_NEEDED) return limits?.soft ?? Infinity
+  if (process.env.WA_BENCH_RAISED) {
+    console.log(
+      `note: open files limited to ${limits.soft} (hard limit ${limits.hard}); the 10k workload is scaled down to fit`,
+    )
+    return limits.soft
+  }
+  const target = Math.min(limits.hard, 65_536)
+  if (target <= limits.soft) {
+    console.log(
+      `note: cannot raise open files above the hard limit ${limits.hard} without root; scaling down`,
+    )
+    return limits.soft
+  }
+  console.log(
+    `raising the open-files limit from ${limits.soft} to ${target} for ${FD_NEEDED} sockets`,
+  )
+  const result = spawnSync(
+    'bash',
+    [
+      '-c',
+      `ulimit -n ${target} && exec "$0" "$@"`,
+      process.execPath,
+      ...process.execArgv,
+      ...process.argv.slice(1),
+    ],
+    { stdio: 'inherit', env: { ...process.env, WA_BENCH_RAISED: '1' } },
+  )
+  process.exit(result.status ?? 1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// the hub under test
+
+interface Sample {
+  rss: number
+  heapUsed: number
+  heapTotal: number
+  external: number
+  cpuMicros: number
+  sessions: number
+  clients: number
+}
+
+interface HubHandle {
+  url: string
+  token: string
+  sample(gc?: boolean): Promise<Sample>
+  /** Peak RSS and CPU share since the last reset, from samples every 250 ms. */
+  usage(): { peakRss: number; cpuPercent: number }
+  resetUsage(): Promise<void>
+  metrics(): Promise<string>
+  stop(): Promise<void>
+}
+
+async function startHub(env: Record<string, string> = {}): Promise<HubHandle> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'wa-link-hub-bench-'))
+  const token = randomBytes(24).toString('base64url')
+  const child: ChildProcess = fork(HUB_SCRIPT, [], {
+    execArgv: ['--import', 'tsx', '--expose-gc'],
+    env: {
+      ...process.env,
+      WS_PORT: '0',
+      WS_HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      SECRET_KEY: token,
+      LOG_LEVEL: 'warn',
+      SESSION_IDLE_MS: '5000',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const pending = new Map<number, (sample: Sample) => void>()
+  let nextId = 1
+  const ready = new Promise<{ url: string }>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the hub exited (${code}) before it was ready`)))
+    child.on('message', (message: { type: string; id?: number; url?: string } & Sample) => {
+      if (message.type === 'ready') resolve({ url: message.url! })
+      if (message.type === 'sample') pending.get(message.id!)?.(message)
+    })
+  })
+  const { url } = await ready
+  const sample = (gc = false) =>
+    new Promise<Sample>((resolve) => {
+      const id = nextId++
+      pending.set(id, (value) => {
+        pending.delete(id)
+        resolve(value)
+      })
+      child.send({ type: 'sample', id, gc })
+    })
+
+  let peakRss = 0
+  let cpuStart = (await sample()).cpuMicros
+  let wallStart = performance.now()
+  let lastCpu = cpuStart
+  const timer = setInterval(() => {
+    void sample().then((s) => {
+      peakRss = Math.max(peakRss, s.rss)
+      lastCpu = s.cpuMicros
+    })
+  }, 250)
+
+  return {
+    url,
+    token,
+    sample,
+    usage: () => ({
+      peakRss,
+      cpuPercent: Math.round(((lastCpu - cpuStart) / 1000 / (performance.now() - wallStart)) * 100),
+    }),
+    async resetUsage() {
+      const s = await sample()
+      peakRss = s.rss
+      cpuStart = lastCpu = s.cpuMicros
+      wallStart = performance.now()
+    },
+    async metrics() {
+      const response = await fetch(`${url}metrics`, {
+        headers: { Authorization: `Bearer ${token}` },
+      })
+      return response.text()
+    },
+    async stop() {
+      clearInterval(timer)
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.send({ type: 'stop' })
+      await Promise.race([exited, sleep(5000)])
+      child.kill('SIGKILL')
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// clients
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function connectClient(hub: HubHandle): Promise<{ socket: Socket; connectMs: number }> {
+  const started = performance.now()
+  const socket = io(hub.url, {
+    transports: ['websocket'],
+    auth: { token: hub.token },
+    reconnection: false,
+    forceNew: true,
+    timeout: ANSWER_TIMEOUT_MS,
+  })
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve({ socket, connectMs: performance.now() - started }))
+    socket.once('connect_error', (error) => {
+      socket.close()
+      reject(error)
+    })
+  })
+}
+
+/** Emits `event` and resolves with the time until the first `answer` event for that session. */
+function timeAnswer(
+  socket: Socket,
+  event: string,
+  payload: object,
+  answer: string,
+): Promise<number> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no ${answer} within ${ANSWER_TIMEOUT_MS} ms`)),
+      ANSWER_TIMEOUT_MS,
+    )
+    socket.once(answer, () => {
+      clearTimeout(timer)
+      resolve(performance.now() - started)
+    })
+    socket.emit(event, payload)
+  })
+}
+
+/** Starts `count` clients at `ratePerS`, evenly spaced; resolves when every one has finished. */
+async function arrive<T>(
+  count: number,
+  ratePerS: number,
+  start: (index: number) => Promise<T>,
+): Promise<T[]> {
+  const began = performance.now()
+  const runs: Promise<T>[] = []
+  for (let index = 0; index < count; index++) {
+    const due = began + (index * 1000) / ratePerS
+    const wait = due - performance.now()
+    if (wait > 2) await sleep(wait)
+    runs.push(start(index))
+  }
+  return Promise.all(runs)
+}
+
+interface ClientOutcome {
+  socket?: Socket
+  connectMs?: number
+  answerMs?: number
+  error?: string
+}
+
+/** One client of the session workloads: connect, ask for a QR for its own new session. */
+async function qrClient(hub: HubHandle): Promise<ClientOutcome> {
+  let socket: Socket | undefined
+  try {
+    const connected = await connectClient(hub)
+    socket = connected.socket
+    const answerMs = await timeAnswer(socket, 'get_qr', {}, 'qr_code')
+    return { socket, connectMs: connected.connectMs, answerMs }
+  } catch (error) {
+    return { socket, error: (error as Error).message }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// results
+
+interface Result {
+  workload: string
+  clients: number
+  answered: number
+  failures: number
+  connect_ms: Summary
+  qr_ms: Summary
+  throughput_per_s: number
+  rss_peak_mb: number
+  rss_per_client_kb?: number
+  cpu_percent: number
+  target: string
+  met: boolean
+  [extra: string]: unknown
+}
+
+const results: Result[] = []
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
+
+function report(result: Result): void {
+  results.push(result)
+  console.log(`BENCH ${JSON.stringify(result)}`)
+}
+
+function closeAll(outcomes: ClientOutcome[]): void {
+  for (const outcome of outcomes) outcome.socket?.close()
+}
+
+/** Arrivals of clients that each link a new session; measures and reports. */
+async function sessionWorkload(
+  name: string,
+  clients: number,
+  ratePerS: number,
+  target: { p99: number; kbPerClient?: number },
+) {
+  const hub = await startHub()
+  try {
+    const idle = await hub.sample(true)
+    await hub.resetUsage()
+    const began = performance.now()
+    const outcomes = await arrive(clients, ratePerS, () => qrClient(hub))
+    const seconds = (performance.now() - began) / 1000
+    const loaded = await hub.sample(true)
+    const usage = hub.usage()
+    closeAll(outcomes)
+    const answered = outcomes.filter((o) => o.answerMs !== undefined)
+    const qr = summarize(answered.map((o) => o.answerMs!))
+    const perClientKb = Math.round(((loaded.rss - idle.rss) / clients / 1024) * 10) / 10
+    const met =
+      answered.length === clients &&
+      qr.p99 <= target.p99 &&
+      (target.kbPerClient === undefined || perClientKb <= target.kbPerClient)
+    report({
+      workload: name,
+      clients,
+      rate_per_s: ratePerS,
+      answered: answered.length,
+      failures: clients - answered.length,
+      first_error: outcomes.find((o) => o.error)?.error,
+      connect_ms: summarize(answered.map((o) => o.connectMs!)),
+      qr_ms: qr,
+      throughput_per_s: Math.round(answered.length / seconds),
+      rss_idle_mb: mb(idle.rss),
+      rss_peak_mb: mb(usage.peakRss),
+      rss_per_client_kb: perClientKb,
+      cpu_percent: usage.cpuPercent,
+      target: `all answered, p99 <= ${target.p99} ms${target.kbPerClient ? `, <= ${target.kbPerClient} KB/client` : ''}`,
+      met,
+    })
+  } finally {
+    await hub.stop()
+  }
+}
+
+/** Raises the arrival rate of new sessions until p99 passes 100 ms (or clients fail). */
+async function maxRate(steps: number[], secondsPerStep: number) {
+  let best = 0
+  const trail: { rate: number; p99: number; failures: number }[] = []
+  let bestResult: Result | undefined
+  let firstFailure: Result | undefined
+  for (const rate of steps) {
+    const hub = await startHub()
+    try {
+      await hub.resetUsage()
+      const clients = Math.round(rate * secondsPerStep)
+      const outcomes = await arrive(clients, rate, () => qrClient(hub))
+      const usage = hub.usage()
+      closeAll(outcomes)
+      const answered = outcomes.filter((o) => o.answerMs !== undefined)
+      const qr = summarize(answered.map((o) => o.answerMs!))
+      const failures = clients - answered.length
+      trail.push({ rate, p99: qr.p99, failures })
+      const ok = failures === 0 && qr.p99 <= 100
+      const result: Result = {
+        workload: 'max-rate',
+        clients,
+        answered: answered.length,
+        failures,
+        connect_ms: summarize(answered.map((o) => o.connectMs!)),
+        qr_ms: qr,
+        throughput_per_s: rate,
+        rss_peak_mb: mb(usage.peakRss),
+        cpu_percent: usage.cpuPercent,
+        target: '>= 600 new sessions/s with p99 <= 100 ms',
+        met: false,
+      }
+      if (!ok) {
+        firstFailure = result
+        break
+      }
+      best = rate
+      bestResult = result
+    } finally {
+      await hub.stop()
+    }
+  }
+  // The row shows the best rate that kept p99 within 100 ms; `steps` has every rate tried.
+  report({
+    ...(bestResult ?? firstFailure!),
+    best_rate_per_s: best,
+    steps: trail,
+    met: best >= (SMOKE ? steps[0]! : 600),
+  })
+}
+
+/**
+ * 10,000 clients held for a minute, then gone: no errors, sessions cleaned, memory back down.
+ * Run twice on one hub: a leak shows as growth from the first cycle to the second.
+ */
+async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: number) {
+  const hub = await startHub()
+  try {
+    const idle = await hub.sample(true)
+    await hub.resetUsage()
+    const cycles: {
+      failures: number
+      connected: number
+      held: Sample
+      after: Sample
+      outcomes: ClientOutcome[]
+    }[] = []
+    for (let cycle = 0; cycle < 2; cycle++) {
+      const outcomes = await arrive(clients, ratePerS, () => qrClient(hub))
+      let dropped = 0
+      for (const outcome of outcomes) outcome.socket?.on('disconnect', () => (dropped += 1))
+      await sleep(holdSeconds * 1000)
+      const held = await hub.sample(true)
+      const droppedDuringHold = dropped
+      closeAll(outcomes)
+      // Idle cleanup removes the sessions once nobody subscribes (SESSION_IDLE_MS=5000 here).
+      const deadline = performance.now() + 30_000
+      let after = await hub.sample(true)
+      while ((after.sessions > 0 || after.clients > 0) && performance.now() < deadline) {
+        await sleep(500)
+        after = await hub.sample(true)
+      }
+      // V8 gives committed heap pages back to the OS only after a quiet spell (its memory
+      // reducer): wait until RSS stops falling (20 s at most) before reading it.
+      const settleBy = performance.now() + 20_000
+      for (
+        let previous = Infinity;
+        performance.now() < settleBy && previous - after.rss > 1024 * 1024;
+      ) {
+        previous = after.rss
+        await sleep(2000)
+        after = await hub.sample(true)
+      }
+      const answered = outcomes.filter((o) => o.answerMs !== undefined).length
+      cycles.push({
+        failures: clients - answered + droppedDuringHold,
+        connected: held.clients,
+        held,
+        after,
+        outcomes,
+      })
+    }
+    const usage = hub.usage()
+    const [first, second] = cycles as [(typeof cycles)[0], (typeof cycles)[0]]
+    const answered = first.outcomes.filter((o) => o.answerMs !== undefined)
+    const failures = first.failures + second.failures
+    const added = first.held.rss - idle.rss
+    // Back near idle: within 30 MB of idle, or a quarter of what the clients added if that is more.
+    const nearIdle = second.after.rss <= idle.rss + Math.max(30 * 1024 * 1024, added * 0.25)
+    // No leak: after each cycle the live JS heap is back near idle. (RSS alone is a noisy witness:
+    // between cycles it moves by tens of MB either way as glibc keeps or returns freed pages.)
+    const noGrowth = cycles.every((c) => c.after.heapUsed <= idle.heapUsed + 10 * 1024 * 1024)
+    report({
+      workload: 'hold-10k',
+      clients,
+      rate_per_s: ratePerS,
+      hold_s: holdSeconds,
+      cycles: 2,
+      answered: answered.length,
+      failures,
+      connected_during_hold: [first.connected, second.connected],
+      connect_ms: summarize(answered.map((o) => o.connectMs!)),
+      qr_ms: summarize(answered.map((o) => o.answerMs!)),
+      throughput_per_s: ratePerS,
+      rss_idle_mb: mb(idle.rss),
+      rss_peak_mb: mb(usage.peakRss),
+      rss_held_mb: [mb(first.held.rss), mb(second.held.rss)],
+      rss_after_mb: [mb(first.after.rss), mb(second.after.rss)],
+      heap_used_mb: {
+        idle: mb(idle.heapUsed),
+        after: [mb(first.after.heapUsed), mb(second.after.heapUsed)],
+      },
+      heap_total_after_mb: mb(second.after.heapTotal),
+      external_after_mb: mb(second.after.external),
+      sessions_after: second.after.sessions,
+      no_growth: noGrowth,
+      rss_near_idle: nearIdle,
+      rss_per_client_kb: Math.round((added / clients / 1024) * 10) / 10,
+      cpu_percent: usage.cpuPercent,
+      target: `${clients} held ${holdSeconds} s, no errors, sessions cleaned, RSS back near idle`,
+      met:
+        failures === 0 &&
+        first.connected === clients &&
+        second.connected === clients &&
+        first.after.sessions === 0 &&
+        second.after.sessions === 0 &&
+        noGrowth &&
+        nearIdle,
+    })
+  } finally {
+    await hub.stop()
+  }
+}
+
+/**
+ * A minimal Socket.IO subscriber over a raw WebSocket (Engine.IO v4 framing by hand). It notes when
+ * each QR arrives at the socket, without socket.io-client's decoding: with 1,000 of them in one
+ * process, that decoding would queue up and be measured as if it were the hub's delivery time.
+ */
+function leanSubscriber(
+  hub: HubHandle,
+  sessionId: string,
+  onQr: (arrivedAt: number, frame: string) => void,
+): Promise<WebSocket> {
+  const url = `${hub.url.replace(/^http/, 'ws')}socket.io/?EIO=4&transport=websocket`
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    ws.on('error', reject)
+    ws.on('message', (raw) => {
+      const arrivedAt = Date.now()
+      const frame = raw.toString()
+      if (frame.startsWith('0')) ws.send(`40${JSON.stringify({ token: hub.token })}`)
+      else if (frame.startsWith('40')) {
+        ws.send(`42${JSON.stringify(['subscribe', { session_id: sessionId }])}`)
+        resolve(ws)
+      } else if (frame === '2') ws.send('3')
+      else if (frame.startsWith('42["qr_code"')) onQr(arrivedAt, frame)
+    })
+  })
+}
+
+const field = (frame: string, name: string) => new RegExp(`"${name}":"?([^",]+)`).exec(frame)?.[1]
+
+/** One session, many subscribers: each rotation reaches all of them fast, rendered once. */
+async function fanOut(subscribers: number, rotations: number) {
+  const ttlMs = 1500
+  const hub = await startHub({
+    QR_TTL_FIRST_MS: String(Math.max(4000, subscribers * 8)),
+    QR_TTL_MS: String(ttlMs),
+    QR_MAX: String(rotations + 2),
+  })
+  try {
+    const owner = await connectClient(hub)
+    await timeAnswer(owner.socket, 'get_qr', { session_id: 'fanout' }, 'qr_code')
+    const latencies: number[] = []
+    const attemptsSeen = new Set<number>()
+    const onQr = (arrivedAt: number, frame: string) => {
+      const attempt = Number(field(frame, 'attempt'))
+      if (attempt < 2) return // the first QR is replayed on subscribe; rotations are what count
+      latencies.push(arrivedAt - Date.parse(field(frame, 'issued_at')!))
+      attemptsSeen.add(attempt)
+    }
+    const subscribersReady = await arrive(subscribers, 500, () =>
+      leanSubscriber(hub, 'fanout', onQr),
+    )
+    await hub.resetUsage()
+    const before = Number(/^wa_link_hub_qr_renders_total (\d+)/m.exec(await hub.metrics())?.[1])
+    const deadline = performance.now() + 60_000
+    while (latencies.length < subscribers * rotations && performance.now() < deadline)
+      await sleep(100)
+    const renders =
+      Number(/^wa_link_hub_qr_renders_total (\d+)/m.exec(await hub.metrics())?.[1]) - before
+    const usage = hub.usage()
+    for (const ws of subscribersReady) ws.close()
+    owner.socket.close()
+    const delivery = summarize(latencies)
+    const floor = await bareRoomEmitMs(subscribers)
+    report({
+      workload: 'fan-out',
+      clients: subscribers,
+      answered: latencies.length,
+      failures: subscribers * rotations - latencies.length,
+      rotations: attemptsSeen.size,
+      renders_during_rotations: renders,
+      bare_socketio_room_emit_ms: floor,
+      connect_ms: summarize([]),
+      qr_ms: delivery,
+      throughput_per_s: Math.round(latencies.length / ((rotations * ttlMs) / 1000)),
+      rss_peak_mb: mb(usage.peakRss),
+      cpu_percent: usage.cpuPercent,
+      target: `every rotation to all ${subscribers} within p99 <= 20 ms of issued_at; one render per QR`,
+      met:
+        latencies.length >= subscribers * rotations &&
+        delivery.p99 <= 20 &&
+        renders === attemptsSeen.size,
+    })
+  } finally {
+    await hub.stop()
+  }
+}
+
+/**
+ * The stack's own floor for context: how long a bare Socket.IO server (no hub) takes to emit one
+ * event to a room of `size` WebSocket clients on this machine. Median of 5.
+ */
+async function bareRoomEmitMs(size: number): Promise<number> {
+  const http = createServer()
+  const server = new Server(http, { transports: ['websocket'] })
+  server.on('connection', (socket) => void socket.join('room'))
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+  const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/socket.io/?EIO=4&transport=websocket`
+  const sockets: WebSocket[] = []
+  for (let i = 0; i < size; i++) {
+    sockets.push(
+      await new Promise<WebSocket>((resolve) => {
+        const ws = new WebSocket(url)
+        ws.on('message', (raw) => {
+          const frame = raw.toString()
+          if (frame.startsWith('0')) ws.send('40')
+          else if (frame.startsWith('40')) resolve(ws)
+          else if (frame === '2') ws.send('3')
+        })
+      }),
+    )
+  }
+  const times: number[] = []
+  for (let round = 0; round < 5; round++) {
+    await sleep(200)
+    const started = performance.now()
+    server
+      .to('room')
+      .emit('qr_code', { issued_at: new Date().toISOString(), qr_image: 'x'.repeat(1100) })
+    times.push(performance.now() - started)
+  }
+  for (const ws of sockets) ws.close()
+  server.close()
+  return summarize(times).p50
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function printTable(): void {
+  const rows = results.map((r) => [
+    r.workload,
+    String(r.clients),
+    `${r.answered}/${r.failures}`,
+    String(r.connect_ms.p99),
+    `${r.qr_ms.p50}/${r.qr_ms.p90}/${r.qr_ms.p99}/${r.qr_ms.max}`,
+    String(r.throughput_per_s),
+    String(r.rss_peak_mb),
+    r.rss_per_client_kb === undefined ? '-' : String(r.rss_per_client_kb),
+    String(r.cpu_percent),
+    r.met ? 'met' : 'MISSED',
+  ])
+  const head = [
+    'workload',
+    'clients',
+    'ok/fail',
+    'conn p99',
+    'qr p50/p90/p99/max ms',
+    'per s',
+    'RSS MB',
+    'KB/client',
+    'CPU %',
+    'target',
+  ]
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')
+  console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`)
+  for (const row of rows) console.log(line(row))
+}
+
+async function main(): Promise<void> {
+  const fdLimit = ensureOpenFiles()
+  const wants = (name: string) => !ONLY || ONLY.includes(name)
+  console.log(
+    `WA Link Hub benchmark${SMOKE ? ' (smoke)' : ''} — node ${process.version}, hub and load generator on this machine`,
+  )
+
+  if (wants('ramp'))
+    await sessionWorkload('ramp-2k', SMOKE ? 40 : 2000, SMOKE ? 100 : 200, { p99: 25 })
+  // Memory per client means something only with thousands of clients: not judged in a smoke run.
+  if (wants('hold'))
+    await sessionWorkload('hold-5k', SMOKE ? 60 : 5000, SMOKE ? 120 : 250, {
+      p99: 50,
+      kbPerClient: SMOKE ? undefined : 30,
+    })
+  if (wants('max-rate'))
+    await maxRate(SMOKE ? [100] : [400, 600, 800, 1000, 1200, 1500], SMOKE ? 0.5 : 4)
+  if (wants('hold-10k')) {
+    const clients = SMOKE ? 50 : Math.min(10_000, Math.floor((fdLimit - 500) / 1))
+    await holdTenThousand(clients, SMOKE ? 100 : 500, SMOKE ? 1 : HOLD_SECONDS)
+  }
+  if (wants('fanout')) await fanOut(SMOKE ? 20 : 1000, SMOKE ? 1 : 3)
+
+  printTable()
+  const missed = results.filter((r) => !r.met).map((r) => r.workload)
+  console.log(missed.length === 0 ? '\nall targets met' : `\ntargets missed: ${missed.join(', ')}`)
+  process.exit(0)
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench failed: ${(error as Error).stack ?? String(error)}`)
+  process.exit(1)
+})
