@@ -1,7 +1,13 @@
 import log from 'electron-log/node'
 import { join } from 'node:path'
 import type { LogEntry, LogLevel } from '../preload/api'
-import { formatFields, levelEnabled, type LogFields, type Logger } from '../server/logger'
+import {
+  formatFields,
+  levelEnabled,
+  plainFields,
+  type LogFields,
+  type Logger,
+} from '../server/logger'
 
 export const RING_SIZE = 1000
 
@@ -54,7 +60,7 @@ export function createAppLogger(options: {
       time: new Date().toISOString(),
       level,
       message,
-      ...(fields ? { fields: plain(fields) } : {}),
+      ...(fields ? { fields: plainFields(fields) } : {}),
     })
   }
 
@@ -69,14 +75,4 @@ export function createAppLogger(options: {
     },
     folder: options.folder,
   }
-}
-
-/** Errors become messages so entries cross IPC (structured clone) intact. */
-function plain(fields: LogFields): LogFields {
-  return Object.fromEntries(
-    Object.entries(fields).map(([key, value]) => [
-      key,
-      value instanceof Error ? value.message : value,
-    ]),
-  )
 }

@@ -3,7 +3,7 @@ import { createServer, type Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Config, LogLevel } from './config'
 import { createHttpHandler } from './http'
-import { levelEnabled, type LogEntry, type LogFields, type Logger } from './logger'
+import { levelEnabled, plainFields, type LogEntry, type LogFields, type Logger } from './logger'
 import { createMetrics } from './metrics'
 import type { StatusEvent } from './protocol'
 import { createProvider, type ProviderFactory } from './providers'
@@ -319,17 +319,8 @@ function teeLogger(
       time: new Date().toISOString(),
       level,
       message,
-      ...(fields ? { fields: safeFields(fields) } : {}),
+      ...(fields ? { fields: plainFields(fields) } : {}),
     })
   }
   return { debug: tee('debug'), info: tee('info'), warn: tee('warn'), error: tee('error') }
-}
-
-/** Errors become their message, so entries survive structured cloning (IPC) and JSON. */
-function safeFields(fields: LogFields): LogFields {
-  const out: LogFields = {}
-  for (const [key, value] of Object.entries(fields)) {
-    out[key] = value instanceof Error ? value.message : value
-  }
-  return out
 }

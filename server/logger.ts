@@ -41,6 +41,15 @@ export function formatFields(fields: LogFields | undefined): string {
   return parts.length > 0 ? ` ${parts.join(' ')}` : ''
 }
 
+/** Errors become their message, so entries survive structured cloning (IPC) and JSON. */
+export function plainFields(fields: LogFields): LogFields {
+  const out: LogFields = {}
+  for (const [key, value] of Object.entries(fields)) {
+    out[key] = value instanceof Error ? value.message : value
+  }
+  return out
+}
+
 /** Line logger for headless mode: one line per entry on stdout (errors on stderr). */
 export function createConsoleLogger(
   threshold: LogLevel,

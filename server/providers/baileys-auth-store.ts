@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   BufferJSON,
@@ -11,7 +11,7 @@ import {
   type SignalKeyStore,
 } from '@whiskeysockets/baileys'
 import type { Logger } from '../logger'
-import { KeyedSerializer, isTempFile, writeFileAtomic } from '../sessions/atomic-file'
+import { KeyedSerializer, removeTornTempFiles, writeFileAtomic } from '../sessions/atomic-file'
 
 const CREDS_FILE = 'creds.json'
 
@@ -92,14 +92,4 @@ export async function useAtomicAuthState(folder: string, logger: Logger): Promis
     flush: () => serializer.drain(),
     restored: stored !== undefined,
   }
-}
-
-async function removeTornTempFiles(folder: string): Promise<void> {
-  let names: string[]
-  try {
-    names = await readdir(folder)
-  } catch {
-    return
-  }
-  await Promise.all(names.filter(isTempFile).map((name) => rm(join(folder, name), { force: true })))
 }

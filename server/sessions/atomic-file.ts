@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 /** Temp files are hidden and end in `.tmp`: loaders skip them, so a torn write is never read. */
@@ -7,6 +7,22 @@ export const TEMP_SUFFIX = '.tmp'
 
 export function isTempFile(name: string): boolean {
   return name.startsWith('.') && name.endsWith(TEMP_SUFFIX)
+}
+
+/**
+ * Deletes the temp files an interrupted write left in `folder` (never the real files, which a
+ * crash cannot tear). Returns the names removed.
+ */
+export async function removeTornTempFiles(folder: string): Promise<string[]> {
+  let names: string[]
+  try {
+    names = await readdir(folder)
+  } catch {
+    return []
+  }
+  const torn = names.filter(isTempFile)
+  await Promise.all(torn.map((name) => rm(join(folder, name), { force: true })))
+  return torn
 }
 
 /**

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import type { Logger } from '../logger'
 import { PROVIDER_NAMES, SESSION_ID_PATTERN, type LinkedUser, type ProviderName } from '../protocol'
-import { KeyedSerializer, isTempFile, writeFileAtomic } from './atomic-file'
+import { KeyedSerializer, removeTornTempFiles, writeFileAtomic } from './atomic-file'
 
 const RECORD_FILE = 'session.json'
 
@@ -68,7 +68,11 @@ export class SessionStore {
     for (const name of names) {
       if (!SESSION_ID_PATTERN.test(name)) continue
       const dir = join(this.root, name)
-      await this.removeTempFiles(dir)
+      for (const file of await removeTornTempFiles(dir)) {
+        this.logger.warn('Removed a torn temp file left by an interrupted write', {
+          file: join(dir, file),
+        })
+      }
       const record = await this.readRecord(dir, name)
       if (record) records.push(record)
     }
@@ -96,21 +100,6 @@ export class SessionStore {
     } catch (error) {
       this.logger.warn('Ignoring a damaged stored session', { session_id: id, error })
       return undefined
-    }
-  }
-
-  private async removeTempFiles(dir: string): Promise<void> {
-    let entries: string[]
-    try {
-      entries = await readdir(dir)
-    } catch {
-      return
-    }
-    for (const entry of entries.filter(isTempFile)) {
-      this.logger.warn('Removing a torn temp file left by an interrupted write', {
-        file: join(dir, entry),
-      })
-      await rm(join(dir, entry), { force: true })
     }
   }
 }

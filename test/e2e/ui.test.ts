@@ -1,4 +1,3 @@
-import { createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { io, type Socket } from 'socket.io-client'
@@ -7,7 +6,7 @@ import { loadConfig } from '../../server/config'
 import { createHub, type Hub } from '../../server/hub'
 import { silentLogger } from '../../server/logger'
 import type { QrCodeEvent } from '../../server/protocol'
-import { decodeQrDataUrl, tempDir } from '../helpers/hub'
+import { decodeQrDataUrl, freePort, tempDir } from '../helpers/hub'
 import { launchBrowser, screenshot, watchProblems } from './browser'
 
 const WEB_ROOT = fileURLToPath(new URL('../../out/renderer', import.meta.url))
@@ -19,14 +18,6 @@ let port: number
 let dataDir: string
 let base: string
 const clients: Socket[] = []
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port: free } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return free
-}
 
 function makeHub(): Hub {
   const config = loadConfig({

@@ -4,6 +4,7 @@ import { io } from 'socket.io-client'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { DesktopApi, LogEntry, ServerStatus } from '../../preload/api'
 import { IpcChannel } from '../../preload/api'
+import { freePort } from '../helpers/hub'
 import { fake, WebContents } from '../mocks/electron'
 import { launchApp, quitApp, until } from './launch'
 
@@ -23,13 +24,6 @@ afterEach(async () => {
 
 const tray = () => fake.trays[0]!
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 const menuLabels = () => tray().menu!.items.map((item) => item.label)
 
 describe('launch', () => {

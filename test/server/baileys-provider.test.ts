@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { BufferJSON, DisconnectReason } from '@whiskeysockets/baileys'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -17,6 +16,7 @@ import { fakeBaileys, textMessage, type FakeWASocket } from '../helpers/fake-bai
 import {
   collect,
   decodeQrDataUrl,
+  freePort,
   nextEvent,
   sleep,
   startTestHub,
@@ -384,10 +384,7 @@ describe('disconnect and several accounts', () => {
 
 describe('with the real makeWASocket', () => {
   it('turns an unreachable WhatsApp into reconnecting, without crashing', async () => {
-    const probe = createServer()
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-    const { port } = probe.address() as AddressInfo
-    await new Promise((resolve) => probe.close(resolve))
+    const port = await freePort()
 
     const t = await startTestHub(
       { WA_PROVIDER: 'baileys' },

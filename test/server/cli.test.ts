@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { io } from 'socket.io-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { tempDir } from '../helpers/hub'
+import { freePort, tempDir } from '../helpers/hub'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const children: ChildProcess[] = []
@@ -38,14 +38,6 @@ function serve(env: Record<string, string>) {
     throw new Error(`output never matched ${pattern}: ${stdout}${stderr}`)
   }
   return { child, exited, output, waitFor }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 describe('npm run serve (headless CLI)', () => {

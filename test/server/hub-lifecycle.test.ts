@@ -1,4 +1,3 @@
-import { createServer, type AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../server/config'
 import { createHub, HubStartError } from '../../server/hub'
@@ -6,7 +5,15 @@ import type { LogEntry } from '../../server/logger'
 import { silentLogger } from '../../server/logger'
 import type { ErrorEvent, QrCodeEvent } from '../../server/protocol'
 import { createSimulatedProvider } from '../../server/providers/simulated'
-import { nextEvent, sleep, startTestHub, tempDir, TEST_TOKEN, type TestHub } from '../helpers/hub'
+import {
+  freePort,
+  nextEvent,
+  sleep,
+  startTestHub,
+  tempDir,
+  TEST_TOKEN,
+  type TestHub,
+} from '../helpers/hub'
 
 const hubs: TestHub[] = []
 afterEach(async () => {
@@ -180,11 +187,7 @@ describe('idle cleanup', () => {
 
 describe('restart', () => {
   it('clients reconnect by themselves when the hub comes back on the same port', async () => {
-    const probe = createServer()
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-    const { port } = probe.address() as AddressInfo
-    await new Promise((resolve) => probe.close(resolve))
-    const t = await start({ WS_PORT: String(port) })
+    const t = await start({ WS_PORT: String(await freePort()) })
     const { io } = await import('socket.io-client')
     const socket = io(t.info.url, {
       auth: { token: t.info.token },
