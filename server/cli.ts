@@ -2,6 +2,7 @@
  * `npm run serve`: the hub without a display. Reads the environment (see README), logs to the
  * console, and stops gracefully on SIGINT/SIGTERM.
  */
+import { networkInterfaces } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig } from './config'
 import { HubStartError, createHub } from './hub'
@@ -28,7 +29,10 @@ async function main(): Promise<number> {
   })
 
   try {
-    await hub.start()
+    const info = await hub.start()
+    const lan = networkUrls(config.host, new URL(info.url).port)
+    // Without the token: it is printed once, in the start-up line.
+    if (lan.length > 0) logger.info(`Other machines on the network reach it at ${lan.join(' ')}`)
   } catch (error) {
     if (error instanceof HubStartError) {
       process.stderr.write(`wa-link-hub: ${error.message}\n`)
@@ -54,6 +58,15 @@ async function main(): Promise<number> {
     process.once('SIGTERM', shutdown)
   })
   return 0
+}
+
+/** When listening on every interface, the addresses other machines can use. */
+function networkUrls(host: string, port: string): string[] {
+  if (host !== '0.0.0.0' && host !== '::') return []
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((address) => address && address.family === 'IPv4' && !address.internal)
+    .map((address) => `http://${address!.address}:${port}/`)
 }
 
 main().then(
