@@ -223,14 +223,15 @@ async function open(
     }),
   )
 
-  // Linked sessions come back before the port opens, so a reconnecting client finds them.
-  const resumed = await manager.load()
-  if (resumed > 0) logger.info('Linked sessions restored', { sessions: resumed })
   try {
+    // Linked sessions come back before the port opens, so a reconnecting client finds them.
+    const resumed = await manager.load()
+    if (resumed > 0) logger.info('Linked sessions restored', { sessions: resumed })
     await listen(http, config.port, config.host)
   } catch (error) {
+    // Nothing half-started stays behind: the provider's sockets and the Socket.IO server go too.
     await manager.stop()
-    io.close()
+    void io.close()
     throw error
   }
   manager.startIdleSweeper()

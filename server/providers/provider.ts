@@ -81,7 +81,7 @@ export interface ProviderContext {
 export class ProviderError extends Error {
   constructor(
     message: string,
-    readonly code: 'not_authenticated' | 'provider_error' | 'rate_limited' = 'provider_error',
+    readonly code: 'not_authenticated' | 'provider_error' = 'provider_error',
   ) {
     super(message)
     this.name = 'ProviderError'
