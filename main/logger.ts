@@ -1,13 +1,7 @@
 import log from 'electron-log/node'
 import { join } from 'node:path'
 import type { LogEntry, LogLevel } from '../preload/api'
-import {
-  formatFields,
-  levelEnabled,
-  plainFields,
-  type LogFields,
-  type Logger,
-} from '../server/logger'
+import { formatFields, teeLogger, type Logger } from '../server/logger'
 
 export const RING_SIZE = 1000
 
@@ -53,20 +47,9 @@ export function createAppLogger(options: {
     for (const listener of listeners) listener(entry)
   }
 
-  const tee = (level: LogLevel) => (message: string, fields?: LogFields) => {
-    if (!levelEnabled(options.level, level)) return
-    file[level](message, fields)
-    record({
-      time: new Date().toISOString(),
-      level,
-      message,
-      ...(fields ? { fields: plainFields(fields) } : {}),
-    })
-  }
-
   return {
     file,
-    app: { debug: tee('debug'), info: tee('info'), warn: tee('warn'), error: tee('error') },
+    app: teeLogger(file, options.level, record),
     record,
     recent: (limit = RING_SIZE) => ring.slice(-Math.max(0, Math.min(limit, RING_SIZE))),
     onEntry(listener) {

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { createServer, type Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Config, LogLevel } from './config'
+import type { Config } from './config'
 import { createHttpHandler } from './http'
-import { levelEnabled, plainFields, type LogEntry, type LogFields, type Logger } from './logger'
+import { teeLogger, type LogEntry, type Logger } from './logger'
 import { createMetrics } from './metrics'
 import type { StatusEvent } from './protocol'
 import { createProvider, type ProviderFactory } from './providers'
@@ -305,23 +305,4 @@ function describeStartFailure(error: unknown, config: Config): HubFailure {
 function displayHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return 'localhost'
   return host.includes(':') ? `[${host}]` : host
-}
-
-/** Logs through the host's logger and also streams each entry as a hub event. */
-function teeLogger(
-  target: Logger,
-  threshold: LogLevel,
-  onEntry: (entry: LogEntry) => void,
-): Logger {
-  const tee = (level: LogLevel) => (message: string, fields?: LogFields) => {
-    if (!levelEnabled(threshold, level)) return
-    target[level](message, fields)
-    onEntry({
-      time: new Date().toISOString(),
-      level,
-      message,
-      ...(fields ? { fields: plainFields(fields) } : {}),
-    })
-  }
-  return { debug: tee('debug'), info: tee('info'), warn: tee('warn'), error: tee('error') }
 }

@@ -50,6 +50,28 @@ export function plainFields(fields: LogFields): LogFields {
   return out
 }
 
+/**
+ * Logs through `target` and also hands each entry, as plain data, to `onEntry` (the hub's `log`
+ * event, the desktop's ring buffer).
+ */
+export function teeLogger(
+  target: Logger,
+  threshold: LogLevel,
+  onEntry: (entry: LogEntry) => void,
+): Logger {
+  const tee = (level: LogLevel) => (message: string, fields?: LogFields) => {
+    if (!levelEnabled(threshold, level)) return
+    target[level](message, fields)
+    onEntry({
+      time: new Date().toISOString(),
+      level,
+      message,
+      ...(fields ? { fields: plainFields(fields) } : {}),
+    })
+  }
+  return { debug: tee('debug'), info: tee('info'), warn: tee('warn'), error: tee('error') }
+}
+
 /** Line logger for headless mode: one line per entry on stdout (errors on stderr). */
 export function createConsoleLogger(
   threshold: LogLevel,
