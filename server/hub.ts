@@ -7,7 +7,7 @@ import { teeLogger, type LogEntry, type Logger } from './logger'
 import { createMetrics } from './metrics'
 import type { StatusEvent } from './protocol'
 import { createProvider, type ProviderFactory } from './providers'
-import { SessionManager, type SessionCounts } from './sessions/session-manager'
+import { emptyCounts, SessionManager, type SessionCounts } from './sessions/session-manager'
 import { SessionStore } from './sessions/session-store'
 import {
   createBroadcaster,
@@ -100,12 +100,7 @@ export function createHub(config: Config, options: HubOptions): Hub {
   let pending: Promise<unknown> = Promise.resolve()
 
   const status = (): HubStatus => {
-    const counts = running?.manager.countByStatus() ?? {
-      pending: 0,
-      qr_ready: 0,
-      authenticated: 0,
-      disconnected: 0,
-    }
+    const counts = running?.manager.countByStatus() ?? emptyCounts()
     const address = running?.http.address() as AddressInfo | null | undefined
     return {
       state,

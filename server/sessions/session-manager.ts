@@ -54,9 +54,7 @@ interface Session {
   active: boolean
   mode: 'qr' | 'pairing'
   qr?: QrCodeEvent
-  qrExpiresAt: number
   pairing?: PairingCodeEvent
-  pairingExpiresAt: number
   /** Bumped whenever a link starts or ends, so callbacks from an older attempt are ignored. */
   generation: number
 }
@@ -74,6 +72,14 @@ export interface SessionManagerOptions {
 
 export type SessionCounts = Record<SessionStatus, number>
 
+export function emptyCounts(): SessionCounts {
+  return { pending: 0, qr_ready: 0, authenticated: 0, disconnected: 0 }
+}
+
+function isLive<T extends { expires_at: string }>(code: T | undefined): code is T {
+  return code !== undefined && Date.now() < Date.parse(code.expires_at)
+}
+
 /**
  * The sessions' state machine: pending → qr_ready → authenticated, or → disconnected when a link
  * ends. It asks the provider to link, renders each QR once, and tells the session's room.
@@ -81,12 +87,7 @@ export type SessionCounts = Record<SessionStatus, number>
 export class SessionManager {
   private readonly sessions = new Map<string, Session>()
   private readonly limiters = new Map<string, SendLimiter>()
-  private readonly counts: SessionCounts = {
-    pending: 0,
-    qr_ready: 0,
-    authenticated: 0,
-    disconnected: 0,
-  }
+  private readonly counts: SessionCounts = emptyCounts()
   private sweeper?: NodeJS.Timeout
   private readonly config: Config
   private readonly logger: Logger
@@ -173,12 +174,11 @@ export class SessionManager {
     return { status: this.statusOf(session), replay: this.liveCode(session) }
   }
 
+  /** The QR or pairing code the session is showing right now, if any. */
   private liveCode(session: Session): Replay | undefined {
-    const now = Date.now()
     if (session.status !== 'qr_ready') return undefined
-    if (session.qr && now < session.qrExpiresAt) return { event: 'qr_code', payload: session.qr }
-    if (session.pairing && now < session.pairingExpiresAt)
-      return { event: 'pairing_code', payload: session.pairing }
+    if (isLive(session.qr)) return { event: 'qr_code', payload: session.qr }
+    if (isLive(session.pairing)) return { event: 'pairing_code', payload: session.pairing }
     return undefined
   }
 
@@ -196,7 +196,6 @@ export class SessionManager {
     const session = this.sessions.get(id) ?? this.create(id)
     join(id)
     session.lastSubscriberAt = Date.now()
-    const now = Date.now()
     const mode = phoneNumber && this.provider.supportsPairingCode ? 'pairing' : 'qr'
 
     if (session.status === 'authenticated' && session.user) {
@@ -205,16 +204,10 @@ export class SessionManager {
         replay: { event: 'authenticated', payload: this.authenticatedOf(session, session.user) },
       }
     }
+    // A link in the asked-for mode is under way: show what it shows, or wait for its first code.
     if (session.active && session.mode === mode) {
-      if (mode === 'qr' && session.qr && now < session.qrExpiresAt) {
-        return { status: this.statusOf(session), replay: { event: 'qr_code', payload: session.qr } }
-      }
-      if (mode === 'pairing' && session.pairing && now < session.pairingExpiresAt) {
-        return {
-          status: this.statusOf(session),
-          replay: { event: 'pairing_code', payload: session.pairing },
-        }
-      }
+      const replay = this.liveCode(session)
+      if (replay) return { status: this.statusOf(session), replay }
       if (session.status === 'pending') return { status: this.statusOf(session) }
     }
     await this.startLink(session, mode === 'pairing' ? phoneNumber : undefined)
@@ -366,8 +359,6 @@ export class SessionManager {
       lastSubscriberAt: Date.now(),
       active: false,
       mode: 'qr',
-      qrExpiresAt: 0,
-      pairingExpiresAt: 0,
       generation: 0,
     }
     this.sessions.set(id, session)
@@ -486,7 +477,6 @@ export class SessionManager {
       attempts_max: qr.attemptsMax,
       message: `Scan this code with WhatsApp → Linked devices (code ${qr.attempt} of ${qr.attemptsMax})`,
     }
-    session.qrExpiresAt = expires.getTime()
     this.options.metrics.qrRendered()
     this.broadcaster.toSession(session.id, 'qr_code', session.qr)
     this.logger.debug(qr.attempt === 1 ? 'QR issued' : 'QR expired; next QR issued', {
@@ -507,7 +497,6 @@ export class SessionManager {
       message:
         'On the phone: WhatsApp → Linked devices → Link with phone number, then enter this code',
     }
-    session.pairingExpiresAt = expires.getTime()
     this.broadcaster.toSession(session.id, 'pairing_code', session.pairing)
     this.logger.info('Pairing code issued', { session_id: session.id })
     if (session.status !== 'qr_ready') this.setStatus(session, { status: 'qr_ready' })

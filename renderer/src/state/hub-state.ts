@@ -271,8 +271,4 @@ export function hubReducer(state: HubState, action: HubAction): HubState {
   }
 }
 
-export function isExpired(qr: QrCodeEvent | PairingCodeEvent | undefined, now: number): boolean {
-  return !qr || Date.parse(qr.expires_at) <= now
-}
-
 export type { DisconnectReason }
