@@ -17,6 +17,7 @@ import {
 } from './protocol'
 import type { Broadcaster, SessionManager } from './sessions/session-manager'
 import { tokenMatches } from './token'
+import { fullBucket, refill, type TokenBucket } from './token-bucket'
 
 /** Socket.IO refuses bigger packets and drops the offending connection, nobody else. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024
@@ -28,11 +29,8 @@ const KNOWN_EVENTS = new Set<string>(Object.values(ClientEvent))
 
 type AckFn = (response: unknown) => void
 
-interface SocketData {
-  /** Token bucket for the per-socket rate limit: two numbers, kept small on purpose. */
-  tokens: number
-  refilledAt: number
-}
+/** Per-socket state: the rate-limit bucket, two numbers, kept small on purpose. */
+type SocketData = TokenBucket
 
 export type HubSocketServer = Server<
   Record<string, never>,
@@ -155,8 +153,7 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
   }
 
   io.on('connection', (socket) => {
-    socket.data.tokens = config.rateLimitBurst
-    socket.data.refilledAt = Date.now()
+    Object.assign(socket.data, fullBucket(config.rateLimitBurst))
     const clients = io.sockets.sockets.size
     logger.info('Client connected', {
       client_id: socket.id,
@@ -253,11 +250,8 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
   })
 }
 
-function takeToken(bucket: SocketData, config: Config): boolean {
-  const now = Date.now()
-  const refill = ((now - bucket.refilledAt) / 1000) * config.rateLimitPerS
-  bucket.tokens = Math.min(config.rateLimitBurst, bucket.tokens + refill)
-  bucket.refilledAt = now
+function takeToken(bucket: TokenBucket, config: Config): boolean {
+  refill(bucket, config.rateLimitPerS, config.rateLimitBurst)
   if (bucket.tokens < 1) return false
   bucket.tokens -= 1
   return true

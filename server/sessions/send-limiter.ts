@@ -1,4 +1,5 @@
 import { HubError } from '../errors'
+import { fullBucket, refill, type TokenBucket } from '../token-bucket'
 
 /**
  * Paces one account's outgoing WhatsApp messages: `ratePerS` with bursts of `burst`, then a queue
@@ -6,8 +7,7 @@ import { HubError } from '../errors'
  * how accounts get banned.
  */
 export class SendLimiter {
-  private tokens: number
-  private refilledAt = Date.now()
+  private readonly bucket: TokenBucket
   private readonly queue: { resolve: () => void; reject: (error: Error) => void }[] = []
   private timer?: NodeJS.Timeout
 
@@ -16,14 +16,14 @@ export class SendLimiter {
     private readonly burst: number,
     private readonly queueMax: number,
   ) {
-    this.tokens = burst
+    this.bucket = fullBucket(burst)
   }
 
   /** Resolves when this message may go out. */
   take(sessionId: string): Promise<void> {
-    this.refill()
-    if (this.queue.length === 0 && this.tokens >= 1) {
-      this.tokens -= 1
+    refill(this.bucket, this.ratePerS, this.burst)
+    if (this.queue.length === 0 && this.bucket.tokens >= 1) {
+      this.bucket.tokens -= 1
       return Promise.resolve()
     }
     if (this.queue.length >= this.queueMax) {
@@ -49,27 +49,14 @@ export class SendLimiter {
       waiter.reject(new HubError('not_authenticated', reason))
   }
 
-  get waiting(): number {
-    return this.queue.length
-  }
-
-  private refill(): void {
-    const now = Date.now()
-    this.tokens = Math.min(
-      this.burst,
-      this.tokens + ((now - this.refilledAt) / 1000) * this.ratePerS,
-    )
-    this.refilledAt = now
-  }
-
   private schedule(): void {
     if (this.timer || this.queue.length === 0) return
-    const wait = Math.max(0, ((1 - this.tokens) / this.ratePerS) * 1000)
+    const wait = Math.max(0, ((1 - this.bucket.tokens) / this.ratePerS) * 1000)
     this.timer = setTimeout(() => {
       this.timer = undefined
-      this.refill()
-      while (this.queue.length > 0 && this.tokens >= 1) {
-        this.tokens -= 1
+      refill(this.bucket, this.ratePerS, this.burst)
+      while (this.queue.length > 0 && this.bucket.tokens >= 1) {
+        this.bucket.tokens -= 1
         this.queue.shift()!.resolve()
       }
       this.schedule()
