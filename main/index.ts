@@ -5,7 +5,7 @@
 import { app, clipboard, shell, type BrowserWindow } from 'electron'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, type LogLevel } from '../server/config'
+import { loadConfig, type Config } from '../server/config'
 import { createHubHost } from './hub-host'
 import { push, setupIpc } from './ipc'
 import { createAppLogger } from './logger'
@@ -46,15 +46,16 @@ async function main(): Promise<void> {
   await app.whenReady()
 
   const env = process.env
+  const envConfig = environmentConfig(env)
   // The project folder in development, the app archive when packaged: icons live in resources/.
   const resources = join(app.getAppPath(), 'resources')
   const logger = createAppLogger({
     folder: app.getPath('logs'),
-    level: logLevelOf(env),
+    level: envConfig?.logLevel ?? 'info',
     console: !app.isPackaged,
   })
   const userData = app.getPath('userData')
-  const settings = await loadSettings(userData, defaultSettings(env))
+  const settings = await loadSettings(userData, defaultSettings(envConfig))
   const host = createHubHost({
     env,
     dataDir: userData,
@@ -130,11 +131,12 @@ async function main(): Promise<void> {
   await host.start()
 }
 
-function logLevelOf(env: Record<string, string | undefined>): LogLevel {
+/** The environment's config, parsed once here for the logger and the default settings. */
+function environmentConfig(env: Record<string, string | undefined>): Config | undefined {
   try {
-    return loadConfig(env).logLevel
+    return loadConfig(env)
   } catch {
-    return 'info'
+    return undefined // the hub host reports the bad value in the window and the tray
   }
 }
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import type { Settings } from '../preload/api'
-import { loadConfig } from '../server/config'
+import type { Config } from '../server/config'
 import { writeFileAtomic } from '../server/sessions/atomic-file'
 
 const SETTINGS_FILE = 'settings.json'
@@ -67,18 +67,15 @@ export async function loadSettings(folder: string, defaults: Settings): Promise<
   }
 }
 
-/** Settings before the user changed any: from the environment where valid, else the defaults. */
-export function defaultSettings(env: Record<string, string | undefined>): Settings {
-  const fallback: Settings = {
-    port: 5001,
-    host: '0.0.0.0',
-    provider: 'simulated',
+/**
+ * Settings before the user changed any: from the environment's config when it is valid, else the
+ * defaults (a bad value is reported by the hub host, which parses the environment with the settings).
+ */
+export function defaultSettings(config: Config | undefined): Settings {
+  return {
+    port: config?.port ?? 5001,
+    host: config?.host ?? '0.0.0.0',
+    provider: config?.provider ?? 'simulated',
     closeToTray: true,
-  }
-  try {
-    const config = loadConfig(env)
-    return { ...fallback, port: config.port, host: config.host, provider: config.provider }
-  } catch {
-    return fallback
   }
 }
