@@ -240,10 +240,15 @@ export function createBaileysProvider(
     report()
   }
 
-  const stop = (link: Link) => {
+  /** From now on the link's timers are cancelled and its socket's events ignored. */
+  const halt = (link: Link) => {
     link.stopped = true
     clearTimeout(link.reconnectTimer)
     clearTimeout(link.stableTimer)
+  }
+
+  const stop = (link: Link) => {
+    halt(link)
     void link.socket?.end(undefined)
   }
 
@@ -287,9 +292,7 @@ export function createBaileysProvider(
       const link = links.get(sessionId)
       if (!link) return
       links.delete(sessionId)
-      link.stopped = true
-      clearTimeout(link.reconnectTimer)
-      clearTimeout(link.stableTimer)
+      halt(link)
       try {
         // logout() needs a live connection; offline, end() at least closes the socket.
         if (!link.open) throw new Error('not connected')

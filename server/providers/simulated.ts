@@ -183,8 +183,6 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
 
 /** `ref,noisePublicKey,identityPublicKey,advSecret`, the shape of a WhatsApp multi-device QR. */
 function makeQrData(): string {
-  const ref = `2@${randomBytes(36).toString('base64')}`
-  return [ref, randomBytes(32), randomBytes(32), randomBytes(32)]
-    .map((part) => (typeof part === 'string' ? part : part.toString('base64')))
-    .join(',')
+  const key = () => randomBytes(32).toString('base64')
+  return [`2@${randomBytes(36).toString('base64')}`, key(), key(), key()].join(',')
 }
