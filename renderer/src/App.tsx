@@ -1,4 +1,4 @@
-import { useEffect, useMemo } from 'react'
+import { useEffect } from 'react'
 import type { DesktopApi, LogEntry } from '../../preload/api'
 import { ActivityLog } from './components/ActivityLog'
 import { ConnectionBadge } from './components/ConnectionBadge'
@@ -97,7 +97,6 @@ function Hub({
   const selected = state.selected ? state.sessions[state.selected] : undefined
   const needsToken =
     !desktop && (state.connection.kind === 'no_token' || state.connection.kind === 'unauthorized')
-  const sessionIds = useMemo(() => state.order, [state.order])
 
   return (
     <div className="app">
@@ -159,7 +158,7 @@ function Hub({
 
       <ActivityLog
         entries={state.log}
-        sessionIds={sessionIds}
+        sessionIds={state.order}
         onClear={() => dispatch({ type: 'clear_log' })}
       />
     </div>
