@@ -7,7 +7,7 @@ import { HubError } from './errors'
 import type { Logger } from './logger'
 import type { HubMetrics } from './metrics'
 import {
-  SESSION_ID_PATTERN,
+  sessionIdSchema,
   describeZodError,
   simulateMessageBodySchema,
   simulateScanBodySchema,
@@ -108,14 +108,7 @@ export function createHttpHandler(context: HttpContext) {
     const simulate = SIMULATE_ROUTE.exec(pathname)
     if (simulate) {
       allow(method, ['POST'])
-      const sessionId = decodeURIComponent(simulate[1] ?? '')
-      if (!SESSION_ID_PATTERN.test(sessionId)) {
-        throw new HttpError(
-          400,
-          'invalid_payload',
-          'session id must be 1-64 characters of A-Z, a-z, 0-9, _ or -',
-        )
-      }
+      const sessionId = sessionIdFromPath(simulate[1] ?? '')
       if (simulate[2] === 'simulate-scan') return simulateScan(req, res, sessionId)
       return simulateMessage(req, res, sessionId)
     }
@@ -167,6 +160,23 @@ export function createHttpHandler(context: HttpContext) {
       sendJson(res, 500, { code: 'internal', message: 'Internal error; the hub keeps running' })
     })
   }
+}
+
+/** The `:id` of a route, checked like a `session_id` in the protocol. */
+function sessionIdFromPath(segment: string): string {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(segment)
+  } catch {
+    throw new HttpError(
+      400,
+      'invalid_payload',
+      'the session id in the path is not valid URL encoding',
+    )
+  }
+  const parsed = sessionIdSchema.safeParse(decoded)
+  if (!parsed.success) throw new HttpError(400, 'invalid_payload', describeZodError(parsed.error))
+  return parsed.data
 }
 
 function notSupported(): HttpError {

@@ -88,6 +88,9 @@ describe('HTTP endpoints', () => {
       expect(await huge.json()).toMatchObject({ code: 'payload_too_large' })
       const badId = await post('bad%20id', JSON.stringify({ qr_data: 'x' }))
       expect(badId.status).toBe(400)
+      const badEncoding = await post('%E0%A4%A', JSON.stringify({ qr_data: 'x' }))
+      expect(badEncoding.status).toBe(400)
+      expect(await badEncoding.json()).toMatchObject({ code: 'invalid_payload' })
       socket.close()
     })
 
