@@ -30,11 +30,12 @@ describe('npm run bench (smoke)', () => {
       'max-rate',
       'hold-10k',
       'fan-out',
+      'fan-out bare',
     ])
     for (const line of lines) {
       expect(line, line.workload).toMatchObject({
         clients: expect.any(Number),
-        answered: line.clients * (line.workload === 'fan-out' ? 1 : 1),
+        answered: line.clients,
         failures: 0,
         qr_ms: {
           p50: expect.any(Number),
@@ -42,15 +43,24 @@ describe('npm run bench (smoke)', () => {
           p99: expect.any(Number),
           max: expect.any(Number),
         },
-        rss_peak_mb: expect.any(Number),
-        cpu_percent: expect.any(Number),
         met: expect.any(Boolean),
       })
+      // The bare Socket.IO reference has no hub to sample.
+      if (!line.reference)
+        expect(line, line.workload).toMatchObject({
+          rss_peak_mb: expect.any(Number),
+          cpu_percent: expect.any(Number),
+        })
     }
     expect(lines.find((line) => line.workload === 'hold-10k')).toMatchObject({ sessions_after: 0 })
     expect(
       lines.find((line) => line.workload === 'fan-out')!.renders_during_rotations,
     ).toBeGreaterThanOrEqual(1)
+    expect(lines.find((line) => line.workload === 'fan-out bare')).toMatchObject({
+      reference: true,
+      rotations: 1,
+    })
     expect(output).toMatch(/^workload\s+clients\s+ok\/fail/m)
+    expect(output).toMatch(/^fan-out bare .* ref\s*$/m)
   }, 120_000)
 })
