@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import sirv from 'sirv'
 import type { z } from 'zod'
+import { contentSecurityPolicy } from './csp'
 import { HubError } from './errors'
 import type { Logger } from './logger'
 import type { HubMetrics } from './metrics'
@@ -262,21 +263,9 @@ async function readJson<S extends z.ZodType>(
   return parsed.data
 }
 
-/** The page's own origin (http and ws) is the only place it may talk to. */
-export function contentSecurityPolicy(host: string | undefined): string {
-  const origin = host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? host : undefined
-  const sockets = origin ? ` ws://${origin} wss://${origin}` : ''
-  return [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    `connect-src 'self'${sockets}`,
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-  ].join('; ')
+/** A browser's page talks only to the hub that served it: its own origin, over http and ws. */
+function pageConnectSources(host: string | undefined): string[] {
+  return host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? [`ws://${host}`, `wss://${host}`] : []
 }
 
 /**
@@ -299,7 +288,10 @@ function createStaticHandler(webRoot: string | undefined) {
     : undefined
 
   return (req: IncomingMessage, res: ServerResponse, pathname: string): void => {
-    res.setHeader('Content-Security-Policy', contentSecurityPolicy(req.headers.host))
+    res.setHeader(
+      'Content-Security-Policy',
+      contentSecurityPolicy(pageConnectSources(req.headers.host)),
+    )
     res.setHeader('X-Content-Type-Options', 'nosniff')
     // The token can sit in the page's address: never send it onwards.
     res.setHeader('Referrer-Policy', 'no-referrer')
