@@ -6,6 +6,8 @@ import { app, clipboard, shell, type BrowserWindow } from 'electron'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, type Config } from '../server/config'
+import { displayHost } from '../server/hub'
+import { APP_URL, handleAppScheme, registerAppScheme } from './app-protocol'
 import { createHubHost } from './hub-host'
 import { push, setupIpc } from './ipc'
 import { createAppLogger } from './logger'
@@ -17,7 +19,6 @@ const here = fileURLToPath(new URL('.', import.meta.url))
 /** Built layout: out/main (this file), out/preload, out/renderer. */
 const paths = {
   preload: join(here, '../preload/index.cjs'),
-  renderer: join(here, '../renderer/index.html'),
   webRoot: join(here, '../renderer'),
 }
 
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   app.on('activate', showWindow)
   // Closing every window keeps the app (and its server) alive in the tray.
   app.on('window-all-closed', () => undefined)
+  registerAppScheme()
 
   await app.whenReady()
 
@@ -64,12 +66,12 @@ async function main(): Promise<void> {
     webRoot: paths.webRoot,
   })
 
+  const page = handleAppScheme(paths.webRoot, () => displayHost(settings.get().host))
   const openWindow = () =>
     createMainWindow({
       preload: paths.preload,
-      // Set by `electron-vite dev` only: the renderer's development server.
-      rendererUrl: app.isPackaged ? undefined : env.ELECTRON_RENDERER_URL,
-      rendererFile: paths.renderer,
+      // `electron-vite dev` sets the renderer's development server; otherwise the app:// page.
+      url: (app.isPackaged ? undefined : env.ELECTRON_RENDERER_URL) ?? APP_URL,
       icon: join(resources, 'icon.png'),
       closeToTray: () => settings.get().closeToTray,
       isQuitting: () => quitting,
@@ -98,6 +100,8 @@ async function main(): Promise<void> {
   host.onStatus((status) => {
     tray.update(status)
     push(window, { kind: 'status', status })
+    // The page may connect only to the host it was served for: a new host needs a fresh page.
+    if (window && !window.isDestroyed()) page.reloadIfStale(window.webContents)
   })
   logger.onEntry((entry) => push(window, { kind: 'log', entry }))
   tray.update(host.status())

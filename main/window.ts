@@ -2,9 +2,8 @@ import { BrowserWindow, shell } from 'electron'
 
 export interface WindowOptions {
   preload: string
-  /** Development server URL (electron-vite dev), else the built `index.html`. */
-  rendererUrl?: string
-  rendererFile: string
+  /** The page: the development server (electron-vite dev), else the app's own `app://` page. */
+  url: string
   icon?: string
   /** Read at close time: the setting can change while the app runs. */
   closeToTray: () => boolean
@@ -44,8 +43,6 @@ export function createMainWindow(options: WindowOptions): BrowserWindow {
     },
   })
 
-  const appUrl = options.rendererUrl ?? new URL(`file://${options.rendererFile}`).href
-
   // No new windows: web links open in the system browser, everything else is dropped.
   window.webContents.setWindowOpenHandler(({ url }) => {
     if (isExternalWebUrl(url)) void shell.openExternal(url)
@@ -53,7 +50,7 @@ export function createMainWindow(options: WindowOptions): BrowserWindow {
   })
   // The window shows the app and nothing else.
   window.webContents.on('will-navigate', (event, url) => {
-    if (!isSameDocument(url, appUrl)) event.preventDefault()
+    if (!isSameDocument(url, options.url)) event.preventDefault()
   })
   window.webContents.on('will-attach-webview', (event) => event.preventDefault())
 
@@ -65,8 +62,7 @@ export function createMainWindow(options: WindowOptions): BrowserWindow {
   })
   window.once('ready-to-show', () => window.show())
 
-  if (options.rendererUrl) void window.loadURL(options.rendererUrl)
-  else void window.loadFile(options.rendererFile)
+  void window.loadURL(options.url)
   return window
 }
 

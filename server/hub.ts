@@ -297,7 +297,7 @@ function describeStartFailure(error: unknown, config: Config): HubFailure {
 }
 
 /** 0.0.0.0 and :: listen everywhere; a person's browser reaches them as localhost. */
-function displayHost(host: string): string {
+export function displayHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return 'localhost'
   return host.includes(':') ? `[${host}]` : host
 }

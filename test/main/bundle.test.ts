@@ -43,10 +43,22 @@ describe('built app (out/main + out/preload)', () => {
     await expect(fetch(`${info.url}health`)).rejects.toThrow()
   })
 
-  it('loads the window from the built renderer with the bundled preload', async () => {
+  it('loads the window from the built renderer over app://, with the bundled preload', async () => {
     await launchApp({ entry: 'bundle' })
     const window = fake.windows[0]!
-    expect(existsSync(window.webContents.loadedFile!)).toBe(true)
+    const page = await fake.protocol._request(window.webContents.loadedUrl!)
+    expect(page.status).toBe(200)
+    const html = await page.text()
+    for (const [path, type] of [
+      [/src="\.?(\/assets\/[^"]+\.js)"/.exec(html)?.[1], 'text/javascript; charset=utf-8'],
+      [/href="\.?(\/assets\/[^"]+\.css)"/.exec(html)?.[1], 'text/css; charset=utf-8'],
+      ['/favicon.png', 'image/png'],
+    ]) {
+      expect(path).toBeDefined()
+      const asset = await fake.protocol._request(`app://wa-link-hub${path}`)
+      expect(asset.status, path).toBe(200)
+      expect(asset.headers.get('content-type'), path).toBe(type)
+    }
     expect(existsSync((window.options.webPreferences as { preload: string }).preload)).toBe(true)
     expect(Object.keys(fake.mainWorld)).toEqual(['hub'])
   })

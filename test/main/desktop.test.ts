@@ -129,7 +129,53 @@ describe('window', () => {
       webSecurity: true,
     })
     expect(prefs.preload).toMatch(/preload[/\\]index\.cjs$/)
-    expect(window.webContents.loadedFile).toMatch(/renderer[/\\]index\.html$/)
+    expect(window.webContents.loadedUrl).toBe('app://wa-link-hub/index.html')
+  })
+
+  it('gets its page from app://, with a CSP header that allows connections only to the hub host', async () => {
+    await launchApp()
+    expect(fake.protocol.privileged).toEqual([
+      { scheme: 'app', privileges: expect.objectContaining({ standard: true, secure: true }) },
+    ])
+    const page = await fake.protocol._request(fake.windows[0]!.webContents.loadedUrl!)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    expect(await page.text()).toContain('<title>WA Link Hub</title>')
+    const csp = page.headers.get('content-security-policy')!
+    expect(csp).toContain("connect-src 'self' http://127.0.0.1:* ws://127.0.0.1:*;")
+    expect(csp).toContain("script-src 'self';")
+    expect(csp).toContain("object-src 'none'")
+  })
+
+  it('serves nothing outside the renderer folder over app://', async () => {
+    await launchApp()
+    for (const url of [
+      'app://wa-link-hub/..%2f..%2fpackage.json',
+      'app://wa-link-hub/%2e%2e/%2e%2e/package.json',
+      'app://wa-link-hub/%E0%A4%A',
+      'app://wa-link-hub/no-such-file.js',
+      'app://wa-link-hub/src',
+      'app://elsewhere/index.html',
+    ])
+      expect((await fake.protocol._request(url)).status, url).toBe(404)
+  })
+
+  it('reloads its page when the server moves to another host, with a CSP for that host', async () => {
+    const { hub } = await launchApp()
+    const contents = fake.windows[0]!.webContents
+    await fake.protocol._request(contents.loadedUrl!)
+    await hub.settings.set({ port: await freePort() })
+    expect(contents.reloads).toBe(0) // same host, any port: the page stays
+    await hub.settings.set({ host: '127.0.0.2' })
+    await until(() => contents.reloads === 1)
+    const page = await fake.protocol._request(contents.loadedUrl!)
+    expect(page.headers.get('content-security-policy')).toContain(
+      "connect-src 'self' http://127.0.0.2:* ws://127.0.0.2:*;",
+    )
+    expect((await hub.server.connectionInfo())!.url).toMatch(/^http:\/\/127\.0\.0\.2:/)
+    await hub.server.stop()
+    await hub.server.start()
+    expect(contents.reloads).toBe(1)
   })
 
   it('denies new windows, opening only http/https links in the browser', async () => {

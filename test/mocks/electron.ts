@@ -96,6 +96,7 @@ export class WebContents extends EventEmitter {
   readonly sent: { channel: string; args: unknown[] }[] = []
   loadedUrl?: string
   loadedFile?: string
+  reloads = 0
 
   send(channel: string, ...args: unknown[]): void {
     if (this.destroyed) throw new Error('Object has been destroyed')
@@ -113,6 +114,9 @@ export class WebContents extends EventEmitter {
   _destroy(): void {
     this.destroyed = true
     this.emit('destroyed')
+  }
+  reload(): void {
+    this.reloads += 1
   }
   getURL(): string {
     return this.loadedUrl ?? (this.loadedFile ? `file://${this.loadedFile}` : '')
@@ -344,6 +348,47 @@ export class IpcRenderer extends EventEmitter {
 }
 
 // ---------------------------------------------------------------------------------------------
+// protocol
+
+type ProtocolHandler = (request: Request) => Response | Promise<Response>
+
+class Protocol {
+  privileged: { scheme: string; privileges?: Record<string, boolean> }[] = []
+  readonly handlers = new Map<string, ProtocolHandler>()
+
+  /** Like Electron: allowed only before `ready`. */
+  registerSchemesAsPrivileged(
+    schemes: { scheme: string; privileges?: Record<string, boolean> }[],
+  ): void {
+    if (fake.app.isReady())
+      throw new Error('protocol.registerSchemesAsPrivileged should be called before app is ready')
+    this.privileged.push(...schemes)
+  }
+  /** Like Electron: only once `ready`, and one handler per scheme. */
+  handle(scheme: string, handler: ProtocolHandler): void {
+    if (!fake.app.isReady()) throw new Error('The protocol module can only be used after ready')
+    if (this.handlers.has(scheme)) throw new Error(`Failed to register protocol: ${scheme}`)
+    this.handlers.set(scheme, handler)
+  }
+  unhandle(scheme: string): void {
+    this.handlers.delete(scheme)
+  }
+  isProtocolHandled(scheme: string): boolean {
+    return this.handlers.has(scheme)
+  }
+  /** Test driver: the window's page requests `url`, as a load or a fetch would. */
+  async _request(url: string): Promise<Response> {
+    const handler = this.handlers.get(new URL(url).protocol.slice(0, -1))
+    if (!handler) throw new Error(`net::ERR_UNKNOWN_URL_SCHEME (${url})`)
+    return handler(new Request(url))
+  }
+  _reset(): void {
+    this.privileged = []
+    this.handlers.clear()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // contextBridge, shell, clipboard, safeStorage
 
 export const contextBridge = {
@@ -385,6 +430,7 @@ function createFake() {
   const state = {
     app: new App(),
     ipcMain: new IpcMain(),
+    protocol: new Protocol(),
     /** The renderer process of the window under test. */
     ipcRenderer: new IpcRenderer(new WebContents()),
     windows: [] as BrowserWindow[],
@@ -426,6 +472,7 @@ function createFake() {
       state.openedPaths = []
       state.mainWorld = {}
       state.rendererOf.clear()
+      state.protocol._reset()
       state.ipcRenderer = new IpcRenderer(new WebContents())
     },
   }
@@ -439,6 +486,7 @@ export const fake: ReturnType<typeof createFake> = ((globalThis as Record<string
 
 export const app = fake.app
 export const ipcMain = fake.ipcMain
+export const protocol = fake.protocol
 /** A getter-backed proxy: code that imported it keeps talking to the current renderer. */
 export const ipcRenderer = new Proxy({} as IpcRenderer, {
   get(_target, key) {
@@ -461,6 +509,7 @@ export default {
   nativeImage,
   ipcMain,
   ipcRenderer,
+  protocol,
   contextBridge,
   shell,
   clipboard,
