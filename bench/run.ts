@@ -28,6 +28,8 @@ const ONLY = process.argv
 const HUB_SCRIPT = fileURLToPath(new URL('./hub-process.ts', import.meta.url))
 const BARE_SCRIPT = fileURLToPath(new URL('./bare-socketio.ts', import.meta.url))
 const ANSWER_TIMEOUT_MS = 15_000
+/** RSS is read once it stopped falling over this many 2 s samples (one in a smoke run). */
+const SETTLE_SAMPLES = SMOKE ? 1 : 3
 
 // ---------------------------------------------------------------------------------------------
 // open files: 10,000 clients need 10,000 sockets on each side
@@ -434,15 +436,20 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         after = await hub.sample(true)
       }
       // V8 gives committed heap pages back to the OS only after a quiet spell (its memory
-      // reducer): wait until RSS stops falling (20 s at most) before reading it.
-      const settleBy = performance.now() + 20_000
-      for (
-        let previous = Infinity;
-        performance.now() < settleBy && previous - after.rss > 1024 * 1024;
-      ) {
-        previous = after.rss
+      // reducer, which acts in steps seconds apart): read RSS once it has not fallen by more than
+      // 1 MB for 6 s (30 s at most). A shorter window can end between two steps, with V8 still
+      // holding tens of MB of empty heap.
+      const settleBy = performance.now() + 30_000
+      const recent = [after.rss]
+      while (performance.now() < settleBy) {
         await sleep(2000)
         after = await hub.sample(true)
+        recent.push(after.rss)
+        if (
+          recent.length > SETTLE_SAMPLES &&
+          recent.at(-SETTLE_SAMPLES - 1)! - after.rss <= 1024 * 1024
+        )
+          break
       }
       const answered = outcomes.filter((o) => o.answerMs !== undefined).length
       cycles.push({
