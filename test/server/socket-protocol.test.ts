@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type {
   AuthenticatedEvent,
   DisconnectedEvent,
@@ -6,6 +6,7 @@ import type {
   QrCodeEvent,
   StatusEvent,
 } from '../../server/protocol'
+import { SessionManager } from '../../server/sessions/session-manager'
 import {
   collect,
   decodeQrDataUrl,
@@ -305,6 +306,36 @@ describe('bad input', () => {
         text: 'x',
       }),
     ).toMatchObject({ ok: false, error: { code: 'unknown_session' } })
+  })
+
+  it('answers an unexpected failure with `internal`, over Socket.IO and HTTP, and keeps serving', async () => {
+    const socket = await t.connect()
+    await socket.emitWithAck('get_qr', { session_id: 'kept' })
+    const bug = vi.spyOn(SessionManager.prototype, 'list').mockImplementation(() => {
+      throw new TypeError("Cannot read properties of undefined (reading 'status')")
+    })
+    try {
+      const error = nextEvent<ErrorEvent>(socket, 'error')
+      expect(await socket.emitWithAck('list_sessions', {})).toMatchObject({
+        ok: false,
+        error: { code: 'internal', message: 'Internal error; the hub keeps running' },
+      })
+      expect(await error).toMatchObject({ code: 'internal', event: 'list_sessions' })
+      const res = await t.fetch('/api/sessions')
+      expect(res.status).toBe(500)
+      expect(await res.json()).toEqual({
+        code: 'internal',
+        message: 'Internal error; the hub keeps running',
+      })
+    } finally {
+      bug.mockRestore()
+    }
+    expect(socket.connected).toBe(true)
+    expect(await socket.emitWithAck('list_sessions', {})).toMatchObject({
+      ok: true,
+      sessions: [expect.objectContaining({ session_id: 'kept' })],
+    })
+    expect((await t.fetch('/api/sessions')).status).toBe(200)
   })
 
   it('works without an ack callback: errors still arrive as events', async () => {
