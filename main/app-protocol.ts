@@ -10,7 +10,7 @@ import { extname, isAbsolute, join, relative } from 'node:path'
 import { contentSecurityPolicy } from '../server/csp'
 
 const SCHEME = 'app'
-export const APP_ORIGIN = `${SCHEME}://wa-link-hub`
+const APP_ORIGIN = `${SCHEME}://wa-link-hub`
 export const APP_URL = `${APP_ORIGIN}/index.html`
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -63,7 +63,7 @@ export function handleAppScheme(root: string, hubHost: () => string): AppScheme 
 }
 
 /** One file of `root` for an `app://wa-link-hub/...` URL; 404 for anything outside it. */
-export async function serveAppFile(root: string, url: string, hubHost: string): Promise<Response> {
+async function serveAppFile(root: string, url: string, hubHost: string): Promise<Response> {
   const target = new URL(url)
   if (`${target.protocol}//${target.host}` !== APP_ORIGIN) return notFound()
   let path: string
