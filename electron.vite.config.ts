@@ -1,6 +1,18 @@
 import { resolve } from 'node:path'
 import react from '@vitejs/plugin-react'
 import { defineConfig } from 'electron-vite'
+import type { Plugin } from 'vite'
+
+/**
+ * Vite's development server injects CSS as <style> elements, which the page's strict CSP refuses:
+ * while serving (`npm run dev`) only, the CSP also allows inline styles. Built pages keep it strict.
+ */
+const devInlineStyles: Plugin = {
+  name: 'wa-link-hub:dev-inline-styles',
+  apply: 'serve',
+  transformIndexHtml: (html) =>
+    html.replace("style-src 'self';", "style-src 'self' 'unsafe-inline';"),
+}
 
 export default defineConfig({
   main: {
@@ -23,7 +35,7 @@ export default defineConfig({
   },
   renderer: {
     root: 'renderer',
-    plugins: [react()],
+    plugins: [react(), devInlineStyles],
     build: {
       outDir: resolve('out/renderer'),
       rolldownOptions: { input: { index: resolve('renderer/index.html') } },
