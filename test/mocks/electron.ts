@@ -95,7 +95,6 @@ export class WebContents extends EventEmitter {
   /** Messages main sent to this renderer, in order. */
   readonly sent: { channel: string; args: unknown[] }[] = []
   loadedUrl?: string
-  loadedFile?: string
   reloads = 0
 
   send(channel: string, ...args: unknown[]): void {
@@ -119,7 +118,7 @@ export class WebContents extends EventEmitter {
     this.reloads += 1
   }
   getURL(): string {
-    return this.loadedUrl ?? (this.loadedFile ? `file://${this.loadedFile}` : '')
+    return this.loadedUrl ?? ''
   }
   /** Test driver: the page asks to open a window (`window.open`, target=_blank). */
   _open(url: string): { action: 'allow' | 'deny' } {
@@ -156,11 +155,6 @@ export class BrowserWindow extends EventEmitter {
   }
   loadURL(url: string): Promise<void> {
     this.webContents.loadedUrl = url
-    setImmediate(() => this.emit('ready-to-show'))
-    return Promise.resolve()
-  }
-  loadFile(file: string): Promise<void> {
-    this.webContents.loadedFile = file
     setImmediate(() => this.emit('ready-to-show'))
     return Promise.resolve()
   }
@@ -369,12 +363,6 @@ class Protocol {
     if (!fake.app.isReady()) throw new Error('The protocol module can only be used after ready')
     if (this.handlers.has(scheme)) throw new Error(`Failed to register protocol: ${scheme}`)
     this.handlers.set(scheme, handler)
-  }
-  unhandle(scheme: string): void {
-    this.handlers.delete(scheme)
-  }
-  isProtocolHandled(scheme: string): boolean {
-    return this.handlers.has(scheme)
   }
   /** Test driver: the window's page requests `url`, as a load or a fetch would. */
   async _request(url: string): Promise<Response> {
