@@ -39,6 +39,7 @@ export const ERROR_CODES = [
   'not_authenticated',
   'provider_error',
   'qr_expired',
+  'limit_reached',
   'internal',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
