@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import type { Settings } from '../preload/api'
 import type { Config } from '../server/config'
-import { writeFileAtomic } from '../server/sessions/atomic-file'
+import { writeFileAtomic } from '../server/store/atomic-file'
 
 const SETTINGS_FILE = 'settings.json'
 

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { PROVIDER_NAMES, type ProviderName } from './protocol'
+import { parseKey } from './store/data-key'
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -23,6 +24,14 @@ export interface Config {
   sendRatePerS: number
   sendBurst: number
   sendQueueMax: number
+  /** Sessions the hub holds at most (linked or not). */
+  maxSessions: number
+  /** Links one connection may have waiting for a scan at once. */
+  maxPendingPerClient: number
+  /** DATA_KEY: seals everything stored; when absent a key file in `dataDir` is used. */
+  dataKey: Buffer | undefined
+  /** DATA_KEY_PREVIOUS: older keys still accepted for reading while a rotation finishes. */
+  dataKeyPrevious: Buffer[]
 }
 
 export class ConfigError extends Error {
@@ -49,6 +58,25 @@ const positive = z
   .regex(/^\d+(\.\d+)?$/, 'must be a positive number')
   .transform(Number)
   .pipe(z.number().positive())
+
+const KEY_HINT = 'must be 32 bytes in base64 (make one with: openssl rand -base64 32)'
+
+const key = z.string().transform((value, context) => {
+  const parsed = parseKey(value)
+  if (!parsed) context.addIssue({ code: 'custom', message: KEY_HINT })
+  return parsed ?? Buffer.alloc(0)
+})
+
+const keys = z.string().transform((value, context) =>
+  value
+    .split(',')
+    .filter((part) => part.trim() !== '')
+    .map((part) => {
+      const parsed = parseKey(part)
+      if (!parsed) context.addIssue({ code: 'custom', message: `each key ${KEY_HINT}` })
+      return parsed ?? Buffer.alloc(0)
+    }),
+)
 
 const boolean = z
   .string()
@@ -90,7 +118,17 @@ const variables = {
   SEND_RATE_PER_S: { key: 'sendRatePerS', schema: positive, fallback: '1' },
   SEND_BURST: { key: 'sendBurst', schema: integer(1, 1000), fallback: '3' },
   SEND_QUEUE_MAX: { key: 'sendQueueMax', schema: integer(0, 10_000), fallback: '20' },
+  MAX_SESSIONS: { key: 'maxSessions', schema: integer(1, 1_000_000), fallback: '500' },
+  MAX_PENDING_PER_CLIENT: {
+    key: 'maxPendingPerClient',
+    schema: integer(1, 10_000),
+    fallback: '5',
+  },
+  DATA_KEY: { key: 'dataKey', schema: key, fallback: undefined },
+  DATA_KEY_PREVIOUS: { key: 'dataKeyPrevious', schema: keys, fallback: '' },
 } as const
+
+const SECRET_VARIABLES = new Set(['SECRET_KEY', 'DATA_KEY', 'DATA_KEY_PREVIOUS'])
 
 export type EnvVariable = keyof typeof variables
 export const ENV_VARIABLES = Object.keys(variables) as EnvVariable[]
@@ -113,7 +151,9 @@ export function loadConfig(
     const result = (spec.schema as z.ZodType).safeParse(raw)
     if (!result.success) {
       const reason = result.error.issues[0]?.message ?? 'is invalid'
-      throw new ConfigError(name, `${name}=${JSON.stringify(raw)} is invalid: ${reason}`)
+      // Secrets are never echoed: the message ends up in logs and terminals.
+      const shown = SECRET_VARIABLES.has(name) ? name : `${name}=${JSON.stringify(raw)}`
+      throw new ConfigError(name, `${shown} is invalid: ${reason}`)
     }
     parsed[spec.key] = result.data
   }

@@ -9,6 +9,7 @@ import type { StatusEvent } from './protocol'
 import { createProvider, type ProviderFactory } from './providers'
 import { emptyCounts, SessionManager, type SessionCounts } from './sessions/session-manager'
 import { SessionStore } from './sessions/session-store'
+import { openStore } from './store'
 import {
   createBroadcaster,
   createSocketServer,
@@ -70,6 +71,8 @@ export interface HubOptions {
   webRoot?: string
   /** Replaces the provider chosen by `config.provider` (tests inject fakes here). */
   providerFactory?: ProviderFactory
+  /** The data key that seals what the hub stores (the desktop app's, from the OS keychain). */
+  dataKey?: Buffer
 }
 
 export class HubStartError extends Error {
@@ -175,9 +178,10 @@ async function open(
   logger: Logger,
   events: EventEmitter<HubEvents>,
 ): Promise<Running> {
-  const { token } = await resolveToken(config)
+  const dataStore = await openStore(config, logger, { hostKey: options.dataKey })
+  const { token } = await resolveToken(config, dataStore.hub, logger)
   const startedAt = Date.now()
-  const store = new SessionStore(config.dataDir, logger)
+  const store = new SessionStore(dataStore, logger)
   const provider = await (options.providerFactory ?? createProvider)({ config, logger })
 
   const http = createServer()

@@ -97,6 +97,7 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
         payload.session_id,
         payload.phone_number,
         join(socket),
+        socket.id,
       )
       if (replay) emitTo(socket, replay.event, replay.payload)
       return { session_id: status.session_id, status: status.status }
@@ -243,6 +244,7 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
       }
     })
     socket.on('disconnect', (reason) => {
+      manager.forgetClient(socket.id)
       const count = io.sockets.sockets.size
       logger.info('Client disconnected', { client_id: socket.id, reason, clients: count })
       options.onClientsChanged(count)

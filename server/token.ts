@@ -1,29 +1,40 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Config } from './config'
-import { writeFileAtomic } from './sessions/atomic-file'
+import type { Logger } from './logger'
+import { TOKEN_KEY } from './store/legacy'
+import { utf8, type Namespace } from './store/store'
 
-const TOKEN_FILE = 'access-token'
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32,}$/
 
 /**
  * The access token: SECRET_KEY when set, otherwise a random 32-byte token made at first start and
- * kept (mode 0600) in DATA_DIR, so clients keep working across restarts.
+ * kept (sealed) in the store, so clients keep working across restarts. When the stored one cannot
+ * be read (another data key), this run uses a temporary token and the stored one is left as it is.
  */
 export async function resolveToken(
-  config: Config,
-): Promise<{ token: string; source: 'SECRET_KEY' | 'generated' | 'stored' }> {
+  config: Pick<Config, 'secretKey'>,
+  hubStore: Namespace,
+  logger: Logger,
+): Promise<{ token: string; source: 'SECRET_KEY' | 'generated' | 'stored' | 'temporary' }> {
   if (config.secretKey) return { token: config.secretKey, source: 'SECRET_KEY' }
-  const path = join(config.dataDir, TOKEN_FILE)
+  let stored: string | undefined
   try {
-    const stored = (await readFile(path, 'utf8')).trim()
-    if (/^[A-Za-z0-9_-]{32,}$/.test(stored)) return { token: stored, source: 'stored' }
+    stored = (await hubStore.get(TOKEN_KEY))?.toString('utf8').trim()
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    logger.error(
+      'The stored access token cannot be read with this data key; using a temporary token for this run',
+      { error },
+    )
+    return { token: newToken(), source: 'temporary' }
   }
-  const token = randomBytes(32).toString('base64url')
-  await writeFileAtomic(path, `${token}\n`)
+  if (stored !== undefined && TOKEN_PATTERN.test(stored)) return { token: stored, source: 'stored' }
+  const token = newToken()
+  await hubStore.write([[TOKEN_KEY, utf8(token)]])
   return { token, source: 'generated' }
+}
+
+function newToken(): string {
+  return randomBytes(32).toString('base64url')
 }
 
 /** Constant-time comparison; hashing first makes the lengths equal without leaking them. */

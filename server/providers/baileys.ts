@@ -10,14 +10,20 @@ import {
   toNumber,
   type BaileysEventMap,
   type ConnectionState,
+  type Contact,
   type UserFacingSocketConfig,
   type WAMessage,
   type WASocket,
   type WAVersion,
 } from '@whiskeysockets/baileys'
 import type { Logger } from '../logger'
-import type { MessageKind } from '../protocol'
-import { useAtomicAuthState, type AtomicAuthState } from './baileys-auth-store'
+import type { LinkedUser, MessageKind } from '../protocol'
+import {
+  isLinked,
+  readLinkedCreds,
+  useStoreAuthState,
+  type StoreAuthState,
+} from './baileys-auth-store'
 import {
   ProviderError,
   toJid,
@@ -51,7 +57,7 @@ const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 60_000, stableMs: 30_000 }
 
 interface Link {
   session: ProviderSession
-  auth: AtomicAuthState
+  auth: StoreAuthState
   socket?: BaileysSocket
   /** QRs shown in this link attempt. */
   attempt: number
@@ -136,7 +142,7 @@ export function createBaileysProvider(
   ) => {
     const { sink } = link.session
     if (update.qr) {
-      if (link.phoneNumber && !link.auth.state.creds.registered) {
+      if (link.phoneNumber && !isLinked(link.auth.state.creds)) {
         if (!link.pairingRequested) void requestPairingCode(link, socket, link.phoneNumber)
       } else {
         link.attempt += 1
@@ -154,12 +160,7 @@ export function createBaileysProvider(
       }, backoff.stableMs)
       link.stableTimer.unref()
       const me = socket.user
-      if (!me) return
-      const jid = jidNormalizedUser(me.id)
-      sink.authenticated({
-        id: jid,
-        name: me.name ?? me.notify ?? me.verifiedName ?? `+${jid.split('@')[0]}`,
-      })
+      if (me) void announce(link, linkedUser(me))
       return
     }
     if (update.connection === 'close') {
@@ -188,7 +189,7 @@ export function createBaileysProvider(
       case DisconnectReason.multideviceMismatch:
         return finish(link, () => sink.disconnected('failed', { code, message }))
     }
-    if (!link.auth.state.creds.registered && /QR refs attempts ended/i.test(message)) {
+    if (!isLinked(link.auth.state.creds) && /QR refs attempts ended/i.test(message)) {
       return finish(link, () => sink.disconnected('qr_timeout', { code }))
     }
     // 428, 408, 503, a plain Error without a status: a drop, not the end of the link.
@@ -201,6 +202,21 @@ export function createBaileysProvider(
       if (!link.stopped) connect(link)
     }, jittered)
     link.reconnectTimer.unref()
+  }
+
+  /**
+   * Reports the link once its credentials are durable: an announced link survives a crash. Baileys
+   * does not wait for `creds.update` listeners, so the creds are written here once more and every
+   * write is awaited, whatever order the buffered events came in.
+   */
+  const announce = async (link: Link, user: LinkedUser) => {
+    try {
+      await link.auth.saveCreds()
+      await link.auth.flush()
+      if (!link.stopped) await link.session.sink.authenticated(user)
+    } catch (error) {
+      logger.error('Could not confirm a WhatsApp link', { session_id: link.session.id, error })
+    }
   }
 
   const requestPairingCode = async (link: Link, socket: BaileysSocket, digits: string) => {
@@ -258,8 +274,8 @@ export function createBaileysProvider(
       stop(previous)
       await previous.auth.flush()
     }
-    const auth = await useAtomicAuthState(session.dir, logger)
-    if (options.resume && !auth.state.creds.registered) {
+    const auth = await useStoreAuthState(session.store, logger)
+    if (options.resume && !isLinked(auth.state.creds)) {
       session.sink.disconnected('failed', { message: 'stored WhatsApp credentials are missing' })
       return
     }
@@ -287,6 +303,11 @@ export function createBaileysProvider(
 
     link: (session, options) => start(session, options),
     resume: (session) => start(session, { resume: true }),
+
+    async inspect(credentials) {
+      const creds = await readLinkedCreds(credentials)
+      return creds?.me ? linkedUser(creds.me) : undefined
+    },
 
     async logout(sessionId) {
       const link = links.get(sessionId)
@@ -332,6 +353,11 @@ export function createBaileysProvider(
       await Promise.all(all.map((link) => link.auth.flush()))
     },
   }
+}
+
+function linkedUser(me: Contact): LinkedUser {
+  const jid = jidNormalizedUser(me.id)
+  return { id: jid, name: me.name ?? me.notify ?? me.verifiedName ?? `+${jid.split('@')[0]}` }
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Config } from '../config'
 import type { Logger } from '../logger'
 import type { DisconnectReason, LinkedUser, MessageKind, ProviderName } from '../protocol'
+import type { Namespace } from '../store/store'
 
 /** A QR code as WhatsApp issues it: the provider owns its rotation, the hub renders it. */
 export interface ProviderQr {
@@ -24,7 +25,11 @@ export interface IncomingMessage {
 export interface SessionSink {
   qr(qr: ProviderQr): void
   pairingCode(code: string, ttlMs: number): void
-  authenticated(user: LinkedUser): void
+  /**
+   * The account is linked. Call it only once the credentials are durable; it resolves once the hub
+   * has made the link durable too and announced it (and rejects if it could not store it).
+   */
+  authenticated(user: LinkedUser): Promise<void>
   /** A transient drop (true) or its recovery (false); never the end of a link. */
   reconnecting(active: boolean): void
   /** The link has ended. The provider has already stopped the session's connection. */
@@ -34,8 +39,12 @@ export interface SessionSink {
 
 export interface ProviderSession {
   id: string
-  /** The session's own folder for credentials: `DATA_DIR/sessions/<id>/`. */
-  dir: string
+  /**
+   * The session's credentials: the provider's own namespace in the hub's store (sealed at rest,
+   * written durably, in call order). It is valid for this link only: once the hub removes the
+   * session's data, writes through it are dropped.
+   */
+  store: Namespace
   sink: SessionSink
 }
 
@@ -64,9 +73,17 @@ export interface WhatsAppProvider {
   link(session: ProviderSession, options: LinkOptions): Promise<void>
   /** Reconnects a session whose credentials are stored (after a restart). */
   resume(session: ProviderSession): Promise<void>
+  /**
+   * Which account stored credentials belong to, if they hold a completed link: lets the hub adopt
+   * credentials whose session record was never written (a crash between the two writes).
+   */
+  inspect(credentials: Namespace): Promise<LinkedUser | undefined>
   /** Ends the link on WhatsApp's side too. The caller deletes the session's folder afterwards. */
   logout(sessionId: string): Promise<void>
-  /** Closes the connection and keeps the credentials (hub stop, idle cleanup). */
+  /**
+   * Closes the connection, keeps the credentials and forgets everything the provider held in
+   * memory for the session (hub stop, idle cleanup, an ended link).
+   */
   close(sessionId: string): Promise<void>
   sendMessage(sessionId: string, to: string, text: string): Promise<{ messageId: string }>
   /** Closes every session, keeping credentials. */

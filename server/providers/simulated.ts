@@ -1,9 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { z } from 'zod'
-import { writeFileAtomic } from '../sessions/atomic-file'
 import type { LinkedUser } from '../protocol'
+import { getJson, putJson, type Namespace } from '../store/store'
 import {
   ProviderError,
   toJid,
@@ -16,7 +14,7 @@ import {
   type WhatsAppProvider,
 } from './provider'
 
-const CREDS_FILE = 'simulated-creds.json'
+const CREDS_KEY = 'simulated-creds'
 const credsSchema = z.object({ user: z.object({ id: z.string(), name: z.string() }) })
 
 /** WhatsApp's pairing codes use this alphabet (no 0/O, 1/I confusion). */
@@ -24,7 +22,7 @@ const PAIRING_ALPHABET = 'ABCDEFGHJKLMNPQRSTVWXYZ23456789'
 
 interface LinkState {
   session: ProviderSession
-  /** Every QR or pairing code this session was ever shown, to tell "expired" from "never ours". */
+  /** The QR and pairing codes this session was shown lately (bounded), oldest first. */
   issued: Set<string>
   current?: string
   expiresAt: number
@@ -41,6 +39,8 @@ interface LinkState {
  */
 export function createSimulatedProvider({ config, logger }: ProviderContext): WhatsAppProvider {
   const states = new Map<string, LinkState>()
+  // Codes remembered per session to tell "expired" from "never ours": about this link's and the last.
+  const issuedKept = 2 * (config.qrMax + 1)
 
   const stop = (state: LinkState) => {
     clearTimeout(state.timer)
@@ -57,7 +57,7 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
     state.attempt += 1
     const ttlMs = state.attempt === 1 ? config.qrTtlFirstMs : config.qrTtlMs
     const data = makeQrData()
-    state.issued.add(data)
+    remember(state, data, issuedKept)
     state.current = data
     state.expiresAt = Date.now() + ttlMs
     state.timer = setTimeout(() => issueQr(state), ttlMs)
@@ -71,7 +71,7 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
       { length: 8 },
       () => PAIRING_ALPHABET[randomInt(PAIRING_ALPHABET.length)],
     ).join('')
-    state.issued.add(code)
+    remember(state, code, issuedKept)
     state.current = code
     state.expiresAt = Date.now() + ttlMs
     state.timer = setTimeout(() => {
@@ -96,10 +96,11 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
       stop(state)
       const digits = who.phone?.replace(/^\+/, '') ?? `1555${randomInt(1_000_000, 9_999_999)}`
       const user: LinkedUser = { id: toJid(digits), name: who.name ?? 'Simulated phone' }
-      await writeFileAtomic(join(state.session.dir, CREDS_FILE), JSON.stringify({ user }))
+      // Like a real provider: the credentials are durable before the link is reported.
+      await putJson(state.session.store, CREDS_KEY, { user })
       state.user = user
       logger.debug('Simulated phone scanned the QR', { session_id: sessionId })
-      state.session.sink.authenticated(user)
+      await state.session.sink.authenticated(user)
       return 'ok'
     },
     deliver(sessionId, from, text): IncomingMessage {
@@ -138,9 +139,7 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
     async resume(session) {
       let user: LinkedUser
       try {
-        user = credsSchema.parse(
-          JSON.parse(await readFile(join(session.dir, CREDS_FILE), 'utf8')),
-        ).user
+        user = credsSchema.parse(await getJson(session.store, CREDS_KEY)).user
       } catch (error) {
         logger.warn('Simulated credentials are missing or damaged', {
           session_id: session.id,
@@ -152,8 +151,10 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
         return
       }
       states.set(session.id, { session, issued: new Set(), expiresAt: 0, attempt: 0, user })
-      session.sink.authenticated(user)
+      await session.sink.authenticated(user)
     },
+
+    inspect: (credentials) => readUser(credentials),
 
     async logout(sessionId) {
       const state = states.get(sessionId)
@@ -178,6 +179,18 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
       for (const state of states.values()) stop(state)
       states.clear()
     },
+  }
+}
+
+async function readUser(credentials: Namespace): Promise<LinkedUser | undefined> {
+  const parsed = credsSchema.safeParse(await getJson(credentials, CREDS_KEY))
+  return parsed.success ? parsed.data.user : undefined
+}
+
+function remember(state: LinkState, code: string, kept: number): void {
+  state.issued.add(code)
+  if (state.issued.size > kept) {
+    state.issued.delete(state.issued.values().next().value as string)
   }
 }
 

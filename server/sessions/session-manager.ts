@@ -24,7 +24,7 @@ import {
 } from '../providers/provider'
 import { renderQrDataUrl } from '../qr'
 import { SendLimiter } from './send-limiter'
-import type { SessionStore } from './session-store'
+import type { SessionRecord, SessionStore, UnreadableSession } from './session-store'
 
 /** Where session events go: the session's Socket.IO room. */
 export interface Broadcaster {
@@ -57,6 +57,10 @@ interface Session {
   pairing?: PairingCodeEvent
   /** Bumped whenever a link starts or ends, so callbacks from an older attempt are ignored. */
   generation: number
+  /** The client whose `get_qr` started the current link (counts toward its pending limit). */
+  startedBy?: string
+  /** Why the stored session cannot be read (wrong data key, damage); its data is left alone. */
+  unreadable?: string
 }
 
 export interface SessionManagerOptions {
@@ -87,6 +91,8 @@ function isLive<T extends { expires_at: string }>(code: T | undefined): code is 
 export class SessionManager {
   private readonly sessions = new Map<string, Session>()
   private readonly limiters = new Map<string, SendLimiter>()
+  /** Per client, the sessions whose link it started and that are not linked yet. */
+  private readonly linkingByClient = new Map<string, Set<string>>()
   private readonly counts: SessionCounts = emptyCounts()
   private sweeper?: NodeJS.Timeout
   private readonly config: Config
@@ -105,9 +111,19 @@ export class SessionManager {
     } = options)
   }
 
-  /** Brings back every linked session stored in DATA_DIR, reconnecting it through the provider. */
+  /**
+   * Brings back every linked session in the store, reconnecting it through the provider. Credentials
+   * whose record was never written (a crash in between) are adopted when they hold a completed
+   * link, else removed; sessions the hub cannot read are reported as failed and left untouched.
+   */
   async load(): Promise<number> {
-    const records = await this.store.loadAll()
+    const stored = await this.store.loadAll()
+    const records = [...stored.records]
+    for (const id of stored.orphans) {
+      const record = await this.adoptOrRemove(id, stored.unreadable)
+      if (record) records.push(record)
+    }
+    for (const problem of stored.unreadable) this.keepUnreadable(problem)
     let resumed = 0
     for (const record of records) {
       if (record.provider !== this.provider.name) {
@@ -129,6 +145,52 @@ export class SessionManager {
       }
     }
     return resumed
+  }
+
+  private async adoptOrRemove(
+    id: string,
+    unreadable: UnreadableSession[],
+  ): Promise<SessionRecord | undefined> {
+    let user: LinkedUser | undefined
+    try {
+      user = await this.provider.inspect(this.store.credentials(id))
+    } catch (error) {
+      this.logger.error('Stored credentials cannot be read; nothing was deleted', {
+        session_id: id,
+        error,
+      })
+      unreadable.push({
+        id,
+        reason: 'damaged',
+        message: 'The stored credentials cannot be read with this data key; nothing was deleted',
+      })
+      return undefined
+    }
+    if (!user) {
+      await this.store.remove(id)
+      this.logger.info('Removed the credentials of a link that was never confirmed', {
+        session_id: id,
+      })
+      return undefined
+    }
+    const record: SessionRecord = {
+      id,
+      provider: this.provider.name,
+      user,
+      linked_at: new Date().toISOString(),
+    }
+    await this.store.save(record)
+    this.logger.info('Adopted stored credentials whose session record was missing', {
+      session_id: id,
+      user: user.id,
+    })
+    return record
+  }
+
+  private keepUnreadable(problem: UnreadableSession): void {
+    const session = this.create(problem.id)
+    session.unreadable = problem.message
+    this.setStatus(session, { status: 'disconnected', reason: 'failed' })
   }
 
   startIdleSweeper(): void {
@@ -186,32 +248,81 @@ export class SessionManager {
    * `get_qr`: creates the session if needed, joins the caller to its room (before anything is
    * emitted there) and starts linking unless a link is already under way. What the caller missed
    * of an ongoing link (the current QR or pairing code, or that it is linked) is returned to replay.
+   * `client` is the asking connection: it may have MAX_PENDING_PER_CLIENT links under way.
    */
   async requestLink(
     sessionId: string | undefined,
     phoneNumber: string | undefined,
     join: (sessionId: string) => void,
+    client?: string,
   ): Promise<{ status: StatusEvent; replay?: Replay }> {
     const id = sessionId ?? randomUUID()
-    const session = this.sessions.get(id) ?? this.create(id)
-    join(id)
-    session.lastSubscriberAt = Date.now()
+    const existing = this.sessions.get(id)
+    if (!existing && this.sessions.size >= this.config.maxSessions) {
+      throw new HubError(
+        'limit_reached',
+        `the hub holds its maximum of ${this.config.maxSessions} sessions (MAX_SESSIONS); disconnect one or try later`,
+        id,
+      )
+    }
+    if (existing?.unreadable) {
+      throw new HubError(
+        'provider_error',
+        `${existing.unreadable}. Fix the data key and restart, or disconnect this session to delete its data and link again`,
+        id,
+      )
+    }
     const mode = phoneNumber && this.provider.supportsPairingCode ? 'pairing' : 'qr'
 
-    if (session.status === 'authenticated' && session.user) {
+    if (existing?.status === 'authenticated' && existing.user) {
+      join(id)
+      existing.lastSubscriberAt = Date.now()
       return {
-        status: this.statusOf(session),
-        replay: { event: 'authenticated', payload: this.authenticatedOf(session, session.user) },
+        status: this.statusOf(existing),
+        replay: { event: 'authenticated', payload: this.authenticatedOf(existing, existing.user) },
       }
     }
     // A link in the asked-for mode is under way: show what it shows, or wait for its first code.
-    if (session.active && session.mode === mode) {
-      const replay = this.liveCode(session)
-      if (replay) return { status: this.statusOf(session), replay }
-      if (session.status === 'pending') return { status: this.statusOf(session) }
+    if (existing?.active && existing.mode === mode) {
+      const replay = this.liveCode(existing)
+      if (replay || existing.status === 'pending') {
+        join(id)
+        existing.lastSubscriberAt = Date.now()
+        return { status: this.statusOf(existing), ...(replay ? { replay } : {}) }
+      }
     }
+    if (client !== undefined) this.reserveLinkSlot(client, id)
+    const session = existing ?? this.create(id)
+    join(id)
+    session.lastSubscriberAt = Date.now()
+    session.startedBy = client
     await this.startLink(session, mode === 'pairing' ? phoneNumber : undefined)
     return { status: this.statusOf(session) }
+  }
+
+  /** A client left: its links under way no longer count against it. */
+  forgetClient(client: string): void {
+    this.linkingByClient.delete(client)
+  }
+
+  /** Counts a link `client` starts for `sessionId`, or refuses it over MAX_PENDING_PER_CLIENT. */
+  private reserveLinkSlot(client: string, sessionId: string): void {
+    const started = this.linkingByClient.get(client) ?? new Set<string>()
+    for (const id of started) {
+      const session = this.sessions.get(id)
+      const linking =
+        session?.active && session.startedBy === client && session.status !== 'authenticated'
+      if (!linking) started.delete(id)
+    }
+    if (!started.has(sessionId) && started.size >= this.config.maxPendingPerClient) {
+      throw new HubError(
+        'limit_reached',
+        `this connection already has ${started.size} links waiting for a scan (MAX_PENDING_PER_CLIENT); finish or disconnect one first`,
+        sessionId,
+      )
+    }
+    started.add(sessionId)
+    this.linkingByClient.set(client, started)
   }
 
   /** `disconnect_whatsapp`: logs the link out, deletes its credentials, tells the room. */
@@ -229,6 +340,7 @@ export class SessionManager {
       }
     }
     await this.store.remove(sessionId)
+    session.unreadable = undefined
     this.end(session, 'logout')
     return this.statusOf(session)
   }
@@ -285,7 +397,8 @@ export class SessionManager {
   sweepIdle(now = Date.now()): number {
     let removed = 0
     for (const session of this.sessions.values()) {
-      if (session.status === 'authenticated') continue
+      // Linked sessions stay; so do unreadable ones, whose data only a person may delete.
+      if (session.status === 'authenticated' || session.unreadable) continue
       if (this.broadcaster.subscriberCount(session.id) > 0) {
         session.lastSubscriberAt = now
         continue
@@ -307,13 +420,12 @@ export class SessionManager {
   private remove(session: Session): void {
     session.generation += 1
     const wasLinking = session.status !== 'disconnected'
-    if (session.active) {
-      this.provider
-        .close(session.id)
-        .catch((error: unknown) =>
-          this.logger.warn('Provider close failed', { session_id: session.id, error }),
-        )
-    }
+    // Also after a link ended: the provider forgets whatever it still holds for the session.
+    this.provider
+      .close(session.id)
+      .catch((error: unknown) =>
+        this.logger.warn('Provider close failed', { session_id: session.id, error }),
+      )
     this.store.remove(session.id).catch((error: unknown) =>
       this.logger.error('Could not delete an idle session folder', {
         session_id: session.id,
@@ -413,7 +525,11 @@ export class SessionManager {
   }
 
   private providerSession(session: Session) {
-    return { id: session.id, dir: this.store.sessionDir(session.id), sink: this.sinkFor(session) }
+    return {
+      id: session.id,
+      store: this.store.credentials(session.id),
+      sink: this.sinkFor(session),
+    }
   }
 
   private sinkFor(session: Session): SessionSink {
@@ -433,20 +549,36 @@ export class SessionManager {
     return {
       qr: guard((qr: ProviderQr) => this.onQr(session, qr)),
       pairingCode: guard((code: string, ttlMs: number) => this.onPairingCode(session, code, ttlMs)),
-      authenticated: guard((user: LinkedUser) => this.onAuthenticated(session, user)),
+      authenticated: async (user: LinkedUser) => {
+        if (!current()) return
+        try {
+          await this.onAuthenticated(session, user, current)
+        } catch (error) {
+          if (current()) this.fail(session, error)
+          throw error
+        }
+      },
       reconnecting: guard((active: boolean) => {
         if (session.reconnecting !== active) this.setStatus(session, { reconnecting: active })
       }),
       disconnected: guard(
         (reason: DisconnectReason, detail?: { code?: number; message?: string }) => {
+          // The provider has stopped the link; its credentials go before the end is announced.
           session.generation += 1
-          this.store.remove(session.id).catch((error: unknown) =>
+          session.active = false
+          const ended = session.generation
+          const announce = () => {
+            if (session.generation === ended && this.sessions.get(session.id) === session) {
+              this.end(session, reason, detail)
+            }
+          }
+          this.store.remove(session.id).then(announce, (error: unknown) => {
             this.logger.error('Could not delete ended session credentials', {
               session_id: session.id,
               error,
-            }),
-          )
-          this.end(session, reason, detail)
+            })
+            announce()
+          })
         },
       ),
       message: guard((message: IncomingMessage) =>
@@ -502,8 +634,26 @@ export class SessionManager {
     if (session.status !== 'qr_ready') this.setStatus(session, { status: 'qr_ready' })
   }
 
-  private onAuthenticated(session: Session, user: LinkedUser): void {
+  /**
+   * A link is confirmed. A new link's record is durable before anyone hears of it: the status push,
+   * `authenticated` and the simulate-scan 200 all promise that it survives a crash.
+   */
+  private async onAuthenticated(
+    session: Session,
+    user: LinkedUser,
+    current: () => boolean,
+  ): Promise<void> {
     const wasLinked = session.status === 'authenticated' && session.user?.id === user.id
+    if (!wasLinked) {
+      await this.store.save({
+        id: session.id,
+        provider: this.provider.name,
+        user,
+        linked_at: new Date().toISOString(),
+      })
+      // Disconnected or removed while the record was written: there is nothing to announce.
+      if (!current()) return
+    }
     session.qr = undefined
     session.pairing = undefined
     this.setStatus(session, {
@@ -517,17 +667,6 @@ export class SessionManager {
       session_id: session.id,
       user: user.id,
     })
-    if (wasLinked) return
-    this.store
-      .save({
-        id: session.id,
-        provider: this.provider.name,
-        user,
-        linked_at: new Date().toISOString(),
-      })
-      .catch((error: unknown) =>
-        this.logger.error('Could not store a linked session', { session_id: session.id, error }),
-      )
   }
 
   private end(
@@ -608,6 +747,7 @@ export class SessionManager {
 }
 
 function describeStatus(session: Session): string {
+  if (session.unreadable) return session.unreadable
   if (session.reconnecting) return 'Connection to WhatsApp lost; reconnecting'
   switch (session.status) {
     case 'pending':

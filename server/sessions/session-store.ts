@@ -1,11 +1,9 @@
-import { readdir, readFile, rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import { z } from 'zod'
 import type { Logger } from '../logger'
 import { PROVIDER_NAMES, SESSION_ID_PATTERN, type LinkedUser, type ProviderName } from '../protocol'
-import { KeyedSerializer, removeTornTempFiles, writeFileAtomic } from './atomic-file'
-
-const RECORD_FILE = 'session.json'
+import { CREDENTIALS_PREFIX, RECORD_KEY } from '../store/legacy'
+import { SealError } from '../store/seal'
+import { getJson, putJson, scoped, type Namespace, type Store } from '../store/store'
 
 const recordSchema = z.object({
   id: z.string().regex(SESSION_ID_PATTERN),
@@ -14,7 +12,7 @@ const recordSchema = z.object({
   linked_at: z.string(),
 })
 
-/** What survives a restart: a linked session. Credentials live beside it, owned by the provider. */
+/** What survives a restart: a linked session. Its credentials live beside it, the provider's. */
 export interface SessionRecord {
   id: string
   provider: ProviderName
@@ -22,84 +20,71 @@ export interface SessionRecord {
   linked_at: string
 }
 
-/**
- * One folder per session under `DATA_DIR/sessions/<id>/`: `session.json` (ours) plus whatever
- * credentials the provider keeps there. Every write is atomic and serialized per session.
- */
+/** A stored session the hub cannot read: kept as it is, reported, never deleted by the hub. */
+export interface UnreadableSession {
+  id: string
+  reason: 'wrong_key' | 'damaged'
+  message: string
+}
+
+export interface StoredSessions {
+  records: SessionRecord[]
+  /** Accounts with credentials but no record (a link interrupted before it was confirmed). */
+  orphans: string[]
+  unreadable: UnreadableSession[]
+}
+
+/** Session records and the providers' credential namespaces, over the hub's store. */
 export class SessionStore {
-  private readonly serializer = new KeyedSerializer()
-  readonly root: string
-
   constructor(
-    dataDir: string,
+    private readonly store: Store,
     private readonly logger: Logger,
-  ) {
-    this.root = join(dataDir, 'sessions')
+  ) {}
+
+  /** The provider's credentials of one session. */
+  credentials(id: string): Namespace {
+    return scoped(this.store.account(id), CREDENTIALS_PREFIX)
   }
 
-  sessionDir(id: string): string {
-    if (!SESSION_ID_PATTERN.test(id)) throw new Error(`invalid session id: ${id}`)
-    return join(this.root, id)
-  }
-
+  /** Resolves once the record is durable. */
   save(record: SessionRecord): Promise<void> {
-    const path = join(this.sessionDir(record.id), RECORD_FILE)
-    return this.serializer.run(record.id, () =>
-      writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`),
-    )
+    return putJson(this.store.account(record.id), RECORD_KEY, record)
   }
 
-  /** Deletes the session's folder, credentials included. */
+  /** Deletes everything the session stored, credentials included, after its pending writes. */
   remove(id: string): Promise<void> {
-    const dir = this.sessionDir(id)
-    return this.serializer.run(id, () => rm(dir, { recursive: true, force: true }))
+    return this.store.removeAccount(id)
   }
 
-  /** Reads every linked session. Torn temp files and unreadable records are skipped, not fatal. */
-  async loadAll(): Promise<SessionRecord[]> {
-    let names: string[]
-    try {
-      names = await readdir(this.root)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-      throw error
-    }
-    const records: SessionRecord[] = []
-    for (const name of names) {
-      if (!SESSION_ID_PATTERN.test(name)) continue
-      const dir = join(this.root, name)
-      for (const file of await removeTornTempFiles(dir)) {
-        this.logger.warn('Removed a torn temp file left by an interrupted write', {
-          file: join(dir, file),
-        })
+  async loadAll(): Promise<StoredSessions> {
+    const found: StoredSessions = { records: [], orphans: [], unreadable: [] }
+    for (const id of await this.store.accountIds()) {
+      if (!SESSION_ID_PATTERN.test(id)) {
+        this.logger.warn('Ignoring stored data of an invalid session id', { session_id: id })
+        continue
       }
-      const record = await this.readRecord(dir, name)
-      if (record) records.push(record)
+      try {
+        const value = await getJson<unknown>(this.store.account(id), RECORD_KEY)
+        if (value === undefined) {
+          found.orphans.push(id)
+          continue
+        }
+        const record = recordSchema.parse(value)
+        if (record.id !== id) throw new Error('the record names another session')
+        found.records.push(record)
+      } catch (error) {
+        const wrongKey = error instanceof SealError && error.kind === 'wrong_key'
+        const message = wrongKey
+          ? 'The data key does not match the one this session was stored with; nothing was deleted'
+          : 'The stored session is damaged and cannot be read; nothing was deleted'
+        this.logger.error(message, { session_id: id, error })
+        found.unreadable.push({ id, reason: wrongKey ? 'wrong_key' : 'damaged', message })
+      }
     }
-    return records
+    return found
   }
 
   flush(): Promise<void> {
-    return this.serializer.drain()
-  }
-
-  private async readRecord(dir: string, id: string): Promise<SessionRecord | undefined> {
-    let text: string
-    try {
-      text = await readFile(join(dir, RECORD_FILE), 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.logger.warn('Could not read a stored session', { session_id: id, error })
-      }
-      return undefined
-    }
-    try {
-      const record = recordSchema.parse(JSON.parse(text))
-      if (record.id !== id) throw new Error('id does not match its folder')
-      return record
-    } catch (error) {
-      this.logger.warn('Ignoring a damaged stored session', { session_id: id, error })
-      return undefined
-    }
+    return this.store.flush()
   }
 }

@@ -3,6 +3,7 @@ import {
   DisconnectReason,
   makeEventBuffer,
   type AnyMessageContent,
+  type AuthenticationCreds,
   type Contact,
   type UserFacingSocketConfig,
   type WAMessage,
@@ -83,17 +84,41 @@ export class FakeWASocket implements BaileysSocket {
     this.ev.emit('connection.update', { qr })
   }
 
-  /** The phone scanned: WhatsApp registers the device, then asks for a restart (515). */
-  scanned(): void {
-    const creds = this.config.auth.creds
-    creds.registered = true
-    creds.me = { id: '34600111222:7@s.whatsapp.net', name: 'Ana' }
-    this.ev.emit('creds.update', creds)
+  /**
+   * The phone scanned the QR (or entered the pairing code): WhatsApp sends `pair-success`, which
+   * Baileys turns into a creds update with the signed device identity (`account`), `me` and the
+   * platform (`configureSuccessfulPairing`), then asks for a restart (515). Baileys never sets
+   * `registered` on this path.
+   */
+  scanned(me: Contact = { id: '34600111222:7@s.whatsapp.net', name: 'Ana' }): void {
+    this.updateCreds({
+      me: { ...me, lid: '99887766554433:7@lid' },
+      account: {
+        details: Buffer.from('device-details'),
+        accountSignatureKey: Buffer.alloc(32, 1),
+        accountSignature: Buffer.alloc(64, 2),
+        deviceSignature: Buffer.alloc(64, 3),
+      },
+      platform: 'android',
+    })
+    this.ev.emit('connection.update', { isNewLogin: true, qr: undefined })
     this.close(
       new Boom('Stream Errored (restart required)', {
         statusCode: DisconnectReason.restartRequired,
       }),
     )
+  }
+
+  /** The phone entered the pairing code: Baileys marks the creds registered, then pair-success. */
+  pairingEntered(): void {
+    this.updateCreds({ registered: true })
+    this.scanned()
+  }
+
+  /** Baileys' own `creds.update` listener assigns the update into the creds, then ours run. */
+  private updateCreds(update: Partial<AuthenticationCreds>): void {
+    Object.assign(this.config.auth.creds, update)
+    this.ev.emit('creds.update', update)
   }
 
   open(user: Contact = { id: '34600111222:7@s.whatsapp.net', name: 'Ana' }): void {

@@ -1,7 +1,4 @@
-import { existsSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { BufferJSON, DisconnectReason } from '@whiskeysockets/baileys'
+import { DisconnectReason } from '@whiskeysockets/baileys'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { LogEntry } from '../../server/logger'
 import type {
@@ -12,6 +9,7 @@ import type {
   StatusEvent,
 } from '../../server/protocol'
 import { createBaileysProvider, reconnectDelay } from '../../server/providers/baileys'
+import { isLinked, readLinkedCreds } from '../../server/providers/baileys-auth-store'
 import { fakeBaileys, textMessage, type FakeWASocket } from '../helpers/fake-baileys'
 import {
   collect,
@@ -22,6 +20,10 @@ import {
   startTestHub,
   type TestHub,
 } from '../helpers/hub'
+import { loadConfig } from '../../server/config'
+import { silentLogger } from '../../server/logger'
+import { MemoryNamespace, recordingSink } from '../helpers/memory-store'
+import { credentialsOf, filesShowing, storedSessionIds } from '../helpers/store'
 import { until } from '../main/launch'
 
 const QR = '2@fakeRef,bm9pc2U=,aWRlbnRpdHk=,YWR2'
@@ -67,8 +69,6 @@ async function link(t: TestHub, fake: ReturnType<typeof fakeBaileys>, id: string
   return { socket, phone: fake.last() }
 }
 
-const sessionDir = (t: TestHub, id: string) => join(t.dataDir, 'sessions', id)
-
 describe('linking with Baileys', () => {
   it('maps QRs to qr_code with counted attempts, and renders each one', async () => {
     const { t, fake } = await baileysHub()
@@ -96,7 +96,7 @@ describe('linking with Baileys', () => {
     const { phone } = await link(t, fake, 'scan')
     expect(fake.sockets).toHaveLength(2)
     // the new socket reuses the credentials the scan produced
-    expect(phone.config.auth.creds.registered).toBe(true)
+    expect(isLinked(phone.config.auth.creds)).toBe(true)
     const status = await socket.emitWithAck('get_status', { session_id: 'scan' })
     expect(status).toMatchObject({
       status: 'authenticated',
@@ -107,18 +107,43 @@ describe('linking with Baileys', () => {
     expect(statuses.map((s) => s.status)).not.toContain('disconnected')
   })
 
-  it('writes the credentials atomically as they change', async () => {
+  it('stores the credentials sealed, nothing of them in plain text', async () => {
     const { t, fake } = await baileysHub()
     await link(t, fake, 'creds')
-    await until(() => existsSync(join(sessionDir(t, 'creds'), 'creds.json')))
-    const files = await readdir(sessionDir(t, 'creds'))
-    expect(files.filter((name) => name.endsWith('.tmp'))).toEqual([])
-    const creds = JSON.parse(
-      await readFile(join(sessionDir(t, 'creds'), 'creds.json'), 'utf8'),
-      BufferJSON.reviver,
+    const stored = await readLinkedCreds(await credentialsOf(t.dataDir, 'creds'))
+    expect(stored?.me?.id).toBe('34600111222:7@s.whatsapp.net')
+    expect(Buffer.isBuffer(stored?.noiseKey.private)).toBe(true)
+    expect(await filesShowing(t.dataDir, 'noiseKey')).toEqual([])
+    expect(await filesShowing(t.dataDir, '34600111222')).toEqual([])
+  })
+
+  it('announces a link only once its credentials are durable', async () => {
+    const fake = fakeBaileys()
+    const provider = createBaileysProvider(
+      { config: loadConfig({ WA_PROVIDER: 'baileys' }), logger: silentLogger },
+      { makeSocket: fake.makeSocket, fetchVersion: async () => ({ version: [2, 3000, 1] }) },
     )
-    expect(creds.registered).toBe(true)
-    expect(Buffer.isBuffer(creds.noiseKey.private)).toBe(true)
+    const store = new MemoryNamespace()
+    const linkedAtAnnounce: boolean[] = []
+    const sink = recordingSink({
+      authenticated: async () => {
+        const creds = await readLinkedCreds(store)
+        linkedAtAnnounce.push(creds !== undefined)
+      },
+    })
+    await provider.link({ id: 'durable', store, sink }, {})
+    await until(() => fake.sockets.length === 1)
+    fake.last().showQr(QR)
+    store.hold() // the disk is slow from here on
+    fake.last().scanned()
+    await until(() => fake.sockets.length === 2)
+    fake.last().open()
+    await sleep(50)
+    expect(linkedAtAnnounce).toEqual([]) // nothing announced while the creds are not on disk
+    store.release()
+    await until(() => linkedAtAnnounce.length === 1)
+    expect(linkedAtAnnounce).toEqual([true])
+    await provider.shutdown()
   })
 
   it('resumes a linked phone after a hub restart, without a QR', async () => {
@@ -129,7 +154,7 @@ describe('linking with Baileys', () => {
 
     const { t, fake } = await baileysHub({}, first.t.dataDir)
     expect(fake.sockets).toHaveLength(1)
-    expect(fake.last().config.auth.creds.registered).toBe(true)
+    expect(isLinked(fake.last().config.auth.creds)).toBe(true)
     const socket = await t.connect()
     const qrs = collect(socket, 'qr_code')
     expect(await socket.emitWithAck('get_status', { session_id: 'resume' })).toMatchObject({
@@ -169,7 +194,7 @@ describe('linking with Baileys', () => {
     fake.last().showQr(QR)
     expect(await ended).toMatchObject({ reason: 'failed' })
     await sleep(50)
-    expect(existsSync(join(sessionDir(t, 'pair-fail'), 'creds.json'))).toBe(false)
+    expect(await storedSessionIds(t.dataDir)).not.toContain('pair-fail')
   })
 })
 
@@ -216,11 +241,12 @@ describe('when the connection closes', () => {
   it('deletes the credentials when the phone logs the device out (401)', async () => {
     const { t, fake } = await baileysHub()
     const { socket, phone } = await link(t, fake, 'gone')
-    await until(() => existsSync(sessionDir(t, 'gone')))
+    expect(await storedSessionIds(t.dataDir)).toContain('gone')
     const ended = nextEvent(socket, 'disconnected')
     phone.drop(DisconnectReason.loggedOut)
     await ended
-    await until(() => !existsSync(sessionDir(t, 'gone')))
+    // Deleted before the end was announced.
+    expect(await storedSessionIds(t.dataDir)).not.toContain('gone')
   })
 
   it('ends with qr_timeout when WhatsApp runs out of QR refs', async () => {
@@ -350,17 +376,17 @@ describe('disconnect and several accounts', () => {
   it('logs out online; offline it falls back to end(); the folder goes either way', async () => {
     const { t, fake } = await baileysHub()
     const online = await link(t, fake, 'online')
-    await until(() => existsSync(sessionDir(t, 'online')))
+    expect(await storedSessionIds(t.dataDir)).toContain('online')
     await online.socket.emitWithAck('disconnect_whatsapp', { session_id: 'online' })
     expect(online.phone.logoutCalls).toBe(1)
-    expect(existsSync(sessionDir(t, 'online'))).toBe(false)
+    expect(await storedSessionIds(t.dataDir)).not.toContain('online')
 
     const offline = await link(t, fake, 'offline')
     offline.phone.drop(DisconnectReason.connectionLost) // now reconnecting, not open
     const ack = await offline.socket.emitWithAck('disconnect_whatsapp', { session_id: 'offline' })
     expect(ack).toMatchObject({ ok: true, status: 'disconnected', reason: 'logout' })
     expect(fake.sockets.every((s) => s.ended)).toBe(true)
-    expect(existsSync(sessionDir(t, 'offline'))).toBe(false)
+    expect(await storedSessionIds(t.dataDir)).not.toContain('offline')
   })
 
   it('keeps accounts apart: one logged out, the other stays linked', async () => {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../server/config'
 
+const KEY = Buffer.alloc(32, 7)
+const OLD = Buffer.alloc(32, 0xfb)
+
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig({})
@@ -17,6 +20,10 @@ describe('loadConfig', () => {
       logLevel: 'info',
       rateLimitPerS: 20,
       rateLimitBurst: 40,
+      maxSessions: 500,
+      maxPendingPerClient: 5,
+      dataKey: undefined,
+      dataKeyPrevious: [],
     })
     expect(config.dataDir).toMatch(/[/\\]data$/)
   })
@@ -34,6 +41,10 @@ describe('loadConfig', () => {
       SESSION_IDLE_MS: '2000',
       RATE_LIMIT_PER_S: '5',
       RATE_LIMIT_BURST: '10',
+      MAX_SESSIONS: '50',
+      MAX_PENDING_PER_CLIENT: '2',
+      DATA_KEY: KEY.toString('base64'),
+      DATA_KEY_PREVIOUS: `${OLD.toString('base64url')},${KEY.toString('base64')}`,
     })
     expect(config).toMatchObject({
       port: 6000,
@@ -48,6 +59,10 @@ describe('loadConfig', () => {
       sessionIdleMs: 2000,
       rateLimitPerS: 5,
       rateLimitBurst: 10,
+      maxSessions: 50,
+      maxPendingPerClient: 2,
+      dataKey: KEY,
+      dataKeyPrevious: [OLD, KEY],
     })
   })
 
@@ -64,8 +79,9 @@ describe('loadConfig', () => {
     ['QR_MAX', '0'],
     ['QR_TTL_MS', '1.5'],
     ['LOG_LEVEL', 'loud'],
-    ['SECRET_KEY', 'short'],
     ['RATE_LIMIT_PER_S', 'fast'],
+    ['MAX_SESSIONS', '0'],
+    ['MAX_PENDING_PER_CLIENT', 'many'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     let error: unknown
     try {
@@ -76,5 +92,25 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError)
     expect((error as ConfigError).variable).toBe(name)
     expect((error as ConfigError).message).toContain(`${name}=`)
+  })
+
+  it.each([
+    ['SECRET_KEY', 'short-secret'],
+    ['DATA_KEY', 'c2hvcnQta2V5LXNlY3JldA=='],
+    ['DATA_KEY', 'not base64 at all!'],
+    ['DATA_KEY_PREVIOUS', `${KEY.toString('base64')},dG9vLXNob3J0`],
+  ])('refuses a bad %s without echoing the secret', (name, value) => {
+    let error: unknown
+    try {
+      loadConfig({ [name]: value })
+    } catch (caught) {
+      error = caught
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as ConfigError).variable).toBe(name)
+    expect((error as ConfigError).message).toContain(name)
+    for (const part of value.split(',')) {
+      expect((error as ConfigError).message).not.toContain(part)
+    }
   })
 })

@@ -25,13 +25,21 @@ export async function removeTornTempFiles(folder: string): Promise<string[]> {
   return torn
 }
 
+/** Folders holding the hub's data are private to its user. */
+export const FOLDER_MODE = 0o700
+
 /**
  * Writes a file atomically: a temp file in the same folder, fsync, then rename over the target,
- * then fsync the folder so the rename itself survives a power loss.
+ * then fsync the folder so the rename itself survives a power loss. A caller writing several
+ * files into one folder passes `syncFolder: false` and calls `syncFolder` once at the end.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: { syncFolder?: boolean } = {},
+): Promise<void> {
   const folder = dirname(path)
-  await mkdir(folder, { recursive: true })
+  await mkdir(folder, { recursive: true, mode: FOLDER_MODE })
   const temp = join(folder, `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`)
   const handle = await open(temp, 'w', 0o600)
   try {
@@ -46,10 +54,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rm(temp, { force: true })
     throw error
   }
-  await syncFolder(folder)
+  if (options.syncFolder !== false) await syncFolder(folder)
 }
 
-async function syncFolder(folder: string): Promise<void> {
+/** Makes the folder's entries (renames, deletions) durable. */
+export async function syncFolder(folder: string): Promise<void> {
   // Not every platform can open a folder for fsync (Windows cannot); the rename is still atomic.
   try {
     const handle = await open(folder, 'r')
@@ -79,6 +88,11 @@ export class KeyedSerializer {
       if (this.tails.get(key) === tail) this.tails.delete(key)
     })
     return next
+  }
+
+  /** Resolves once every task queued for `key` so far has finished (successfully or not). */
+  settled(key: string): Promise<unknown> {
+    return this.tails.get(key) ?? Promise.resolve()
   }
 
   /** Resolves once every write queued so far has finished. */
