@@ -1,5 +1,5 @@
 import type { SessionSink } from '../../server/providers/provider'
-import type { Namespace } from '../../server/store/store'
+import type { Namespace, Store } from '../../server/store/store'
 
 /**
  * A namespace in memory whose writes can be held back, like a slow disk: `hold()` makes later
@@ -87,4 +87,42 @@ export function recordingSink(also: Partial<SessionSink> = {}) {
     disconnected: record('disconnected'),
     message: record('message'),
   } as SessionSink & { calls: typeof calls }
+}
+
+/** A Store in memory whose writes can all be held back at once (see MemoryNamespace). */
+export class MemoryStore implements Store {
+  readonly hub = new MemoryNamespace()
+  readonly accounts = new Map<string, MemoryNamespace>()
+  private holding = false
+
+  hold(): void {
+    this.holding = true
+    for (const ns of [this.hub, ...this.accounts.values()]) ns.hold()
+  }
+
+  release(): void {
+    this.holding = false
+    for (const ns of [this.hub, ...this.accounts.values()]) ns.release()
+  }
+
+  account(id: string): MemoryNamespace {
+    let ns = this.accounts.get(id)
+    if (!ns) {
+      ns = new MemoryNamespace()
+      if (this.holding) ns.hold()
+      this.accounts.set(id, ns)
+    }
+    return ns
+  }
+
+  async accountIds() {
+    return [...this.accounts.keys()]
+  }
+
+  async removeAccount(id: string) {
+    this.accounts.delete(id)
+  }
+
+  async flush() {}
+  async close() {}
 }

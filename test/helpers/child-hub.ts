@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { freePort } from './hub'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface ChildHub {
+  child: ChildProcess
+  url: string
+  exited: Promise<number | null>
+  output(): { stdout: string; stderr: string }
+}
+
+/**
+ * The headless hub in a process of its own, started as `npm run serve` starts it, for tests
+ * where a crash (kill -9) is the point. Resolves once it answers /health.
+ */
+export async function startChildHub(env: Record<string, string>): Promise<ChildHub> {
+  const port = env.WS_PORT ?? String(await freePort())
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts'], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      WS_HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      ...env,
+      WS_PORT: port,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  )
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the hub exited at start: ${stdout}${stderr}`)
+    const ok = await fetch(`${url}/health`).then(
+      (res) => res.ok,
+      () => false,
+    )
+    if (ok) break
+    if (Date.now() > deadline) throw new Error(`the hub never answered /health: ${stdout}${stderr}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { child, url, exited, output: () => ({ stdout, stderr }) }
+}
