@@ -32,6 +32,8 @@ export interface Config {
   dataKey: Buffer | undefined
   /** DATA_KEY_PREVIOUS: older keys still accepted for reading while a rotation finishes. */
   dataKeyPrevious: Buffer[]
+  /** A linked account silent this long while open is degraded; twice as long, reconnected. */
+  healthSilenceMs: number
 }
 
 export class ConfigError extends Error {
@@ -123,6 +125,11 @@ const variables = {
     key: 'maxPendingPerClient',
     schema: integer(1, 10_000),
     fallback: '5',
+  },
+  HEALTH_SILENCE_MS: {
+    key: 'healthSilenceMs',
+    schema: integer(100, 3_600_000),
+    fallback: '90000',
   },
   DATA_KEY: { key: 'dataKey', schema: key, fallback: undefined },
   DATA_KEY_PREVIOUS: { key: 'dataKeyPrevious', schema: keys, fallback: '' },

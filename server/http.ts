@@ -12,6 +12,7 @@ import {
   describeZodError,
   simulateMessageBodySchema,
   simulateScanBodySchema,
+  simulateSilenceBodySchema,
   type HealthBody,
   type ProviderName,
   type StatsBody,
@@ -57,7 +58,8 @@ class HttpError extends Error {
   }
 }
 
-const SIMULATE_ROUTE = /^\/api\/sessions\/([^/]+)\/(simulate-scan|simulate-message)$/
+const SIMULATE_ROUTE =
+  /^\/api\/sessions\/([^/]+)\/(simulate-scan|simulate-message|simulate-silence)$/
 
 export function createHttpHandler(context: HttpContext) {
   const serveStatic = createStaticHandler(context.webRoot)
@@ -111,6 +113,7 @@ export function createHttpHandler(context: HttpContext) {
       allow(method, ['POST'])
       const sessionId = sessionIdFromPath(simulate[1] ?? '')
       if (simulate[2] === 'simulate-scan') return simulateScan(req, res, sessionId)
+      if (simulate[2] === 'simulate-silence') return simulateSilence(req, res, sessionId)
       return simulateMessage(req, res, sessionId)
     }
     throw new HttpError(404, 'not_found', `no endpoint ${pathname}`)
@@ -140,6 +143,14 @@ export function createHttpHandler(context: HttpContext) {
     const result = context.manager.simulateMessage(sessionId, body.from, body.text)
     if (result === 'unsupported') throw notSupported()
     return sendJson(res, 200, { ok: true, message_id: result.id })
+  }
+
+  const simulateSilence = async (req: IncomingMessage, res: ServerResponse, sessionId: string) => {
+    const body = await readJson(req, simulateSilenceBodySchema)
+    if (context.manager.simulateSilence(sessionId, body.silent) === 'unsupported') {
+      throw notSupported()
+    }
+    return sendJson(res, 200, { ok: true })
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {

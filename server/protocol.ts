@@ -15,6 +15,7 @@ export const ClientEvent = {
   subscribe: 'subscribe',
   listSessions: 'list_sessions',
   sendMessage: 'send_message',
+  getTimeline: 'get_timeline',
 } as const
 export type ClientEventName = (typeof ClientEvent)[keyof typeof ClientEvent]
 
@@ -58,6 +59,24 @@ export const DISCONNECT_REASONS = [
 ] as const
 export type DisconnectReason = (typeof DISCONNECT_REASONS)[number]
 
+/** Liveness of a linked account: `degraded` when WhatsApp went silent on an open connection. */
+export const HEALTH_STATES = ['ok', 'degraded'] as const
+export type HealthState = (typeof HEALTH_STATES)[number]
+
+/** What happened to an account's connection, as its timeline records it. */
+export const TIMELINE_EVENTS = [
+  'linked',
+  'connected',
+  'dropped',
+  'degraded',
+  'recovered',
+  'ended',
+] as const
+export type TimelineEventKind = (typeof TIMELINE_EVENTS)[number]
+
+/** Connection events kept per account (the oldest go first). */
+export const TIMELINE_MAX = 100
+
 export const PROVIDER_NAMES = ['simulated', 'baileys'] as const
 export type ProviderName = (typeof PROVIDER_NAMES)[number]
 
@@ -92,6 +111,7 @@ export const clientPayloadSchemas = {
   [ClientEvent.disconnectWhatsapp]: payload({ session_id: sessionIdSchema }),
   [ClientEvent.subscribe]: payload({ session_id: sessionIdSchema }),
   [ClientEvent.listSessions]: payload({}),
+  [ClientEvent.getTimeline]: payload({ session_id: sessionIdSchema }),
   [ClientEvent.sendMessage]: payload({
     session_id: sessionIdSchema,
     to: recipientSchema,
@@ -125,6 +145,11 @@ export const simulateMessageBodySchema = z.object(
   { error: 'body must be a JSON object' },
 )
 export type SimulateMessageBody = z.output<typeof simulateMessageBodySchema>
+
+export const simulateSilenceBodySchema = z.object(
+  { silent: z.boolean({ error: 'silent must be true or false' }).default(true) },
+  { error: 'body must be a JSON object' },
+)
 
 export interface LinkedUser {
   /** Normalized JID, e.g. `34600000000@s.whatsapp.net`. */
@@ -188,10 +213,31 @@ export interface StatusEvent {
   status: SessionStatus
   authenticated: boolean
   reconnecting: boolean
+  /** Liveness; `degraded` comes with `health_reason`. */
+  health: HealthState
+  health_reason?: string
   reason?: DisconnectReason
   user?: LinkedUser
   message: string
   updated_at: string
+}
+
+/** One connection event of an account, for `get_timeline`. */
+export interface TimelineEntry {
+  /** ISO 8601. */
+  at: string
+  event: TimelineEventKind
+  /** WhatsApp's close code, when there was one. */
+  code?: number
+  /** What happened, in plain language. */
+  text: string
+  /** What the hub did about it: "reconnecting in 4 s", "logged out", "gave up", "none"... */
+  action: string
+}
+
+export interface TimelineAck {
+  session_id: string
+  events: TimelineEntry[]
 }
 
 export type MessageKind =

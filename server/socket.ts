@@ -119,6 +119,9 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
     list_sessions() {
       return { sessions: manager.list() }
     },
+    get_timeline(payload) {
+      return { session_id: payload.session_id, events: manager.timeline(payload.session_id) }
+    },
     async send_message(payload) {
       const messageId = await manager.sendMessage(payload.session_id, payload.to, payload.text)
       return { session_id: payload.session_id, message_id: messageId }

@@ -21,6 +21,16 @@ export interface IncomingMessage {
   timestamp: Date
 }
 
+export type HealthState = 'ok' | 'degraded'
+
+/** Why a connection closed, and what the provider does about it. */
+export interface ConnectionDetail {
+  code?: number
+  message?: string
+  /** When the provider reconnects (a drop), in ms from now. */
+  retryInMs?: number
+}
+
 /** How a provider reports what happens to one session. The session manager implements it. */
 export interface SessionSink {
   qr(qr: ProviderQr): void
@@ -30,8 +40,16 @@ export interface SessionSink {
    * has made the link durable too and announced it (and rejects if it could not store it).
    */
   authenticated(user: LinkedUser): Promise<void>
-  /** A transient drop (true) or its recovery (false); never the end of a link. */
-  reconnecting(active: boolean): void
+  /**
+   * A transient drop (true) or its recovery (false); never the end of a link. `detail` says why
+   * (WhatsApp's close code and message) and when the provider tries again, for the timeline.
+   */
+  reconnecting(active: boolean, detail?: ConnectionDetail): void
+  /**
+   * Liveness of a linked account: `degraded` when WhatsApp has gone silent while the connection
+   * reports open (a zombie connection), `ok` when frames flow again. `reason` is for people.
+   */
+  health(state: HealthState, reason?: string): void
   /** The link has ended. The provider has already stopped the session's connection. */
   disconnected(reason: DisconnectReason, detail?: { code?: number; message?: string }): void
   message(message: IncomingMessage): void
@@ -63,6 +81,11 @@ export interface Simulator {
     user: { name?: string; phone?: string },
   ): Promise<ScanResult>
   deliver(sessionId: string, from: string, text: string): IncomingMessage
+  /**
+   * WhatsApp goes silent on the linked connection (`true`) or answers again (`false`): after
+   * HEALTH_SILENCE_MS the account is degraded, after twice that it is reconnected.
+   */
+  silence(sessionId: string, silent: boolean): void
 }
 
 export interface WhatsAppProvider {

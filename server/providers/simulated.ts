@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import { z } from 'zod'
 import type { LinkedUser } from '../protocol'
 import { getJson, putJson, type Namespace } from '../store/store'
+import { describeSilence, LivenessMonitor } from './liveness'
 import {
   ProviderError,
   toJid,
@@ -29,6 +30,8 @@ interface LinkState {
   attempt: number
   timer?: NodeJS.Timeout
   user?: LinkedUser
+  /** Watches a silenced connection; none while WhatsApp answers (no timer per healthy account). */
+  liveness?: LivenessMonitor
 }
 
 /**
@@ -46,6 +49,19 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
     clearTimeout(state.timer)
     state.timer = undefined
     state.current = undefined
+    state.liveness?.stop()
+    state.liveness = undefined
+  }
+
+  /** Silence that outlasts the second window: like a real provider, reconnect the account. */
+  const reconnectSilent = (state: LinkState, silentForMs: number) => {
+    state.liveness = undefined
+    state.session.sink.reconnecting(true, {
+      message: `${describeSilence(silentForMs)}; the connection was dropped`,
+      retryInMs: 0,
+    })
+    const user = state.user
+    if (user) void state.session.sink.authenticated(user).catch(() => undefined)
   }
 
   const issueQr = (state: LinkState) => {
@@ -102,6 +118,23 @@ export function createSimulatedProvider({ config, logger }: ProviderContext): Wh
       logger.debug('Simulated phone scanned the QR', { session_id: sessionId })
       await state.session.sink.authenticated(user)
       return 'ok'
+    },
+    silence(sessionId, silent) {
+      const state = requireLinked(sessionId)
+      if (!silent) {
+        state.liveness?.seen()
+        state.liveness?.stop()
+        state.liveness = undefined
+        return
+      }
+      if (state.liveness) return
+      const { sink } = state.session
+      state.liveness = new LivenessMonitor(config.healthSilenceMs, {
+        degraded: (ms) => sink.health('degraded', describeSilence(ms)),
+        recovered: () => sink.health('ok'),
+        dead: (ms) => reconnectSilent(state, ms),
+      })
+      state.liveness.start()
     },
     deliver(sessionId, from, text): IncomingMessage {
       const state = requireLinked(sessionId)

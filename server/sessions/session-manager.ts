@@ -5,6 +5,7 @@ import type { Logger } from '../logger'
 import type { HubMetrics } from '../metrics'
 import {
   DISCONNECT_MESSAGES,
+  TIMELINE_MAX,
   type AuthenticatedEvent,
   type DisconnectReason,
   type LinkedUser,
@@ -14,9 +15,13 @@ import {
   type SessionStatus,
   type SimulateScanBody,
   type StatusEvent,
+  type TimelineEntry,
+  type TimelineEventKind,
 } from '../protocol'
 import {
   ProviderError,
+  type ConnectionDetail,
+  type HealthState,
   type IncomingMessage,
   type ProviderQr,
   type SessionSink,
@@ -24,7 +29,7 @@ import {
 } from '../providers/provider'
 import { renderQrDataUrl } from '../qr'
 import { SendLimiter } from './send-limiter'
-import type { SessionRecord, SessionStore, UnreadableSession } from './session-store'
+import type { SessionData, SessionRecord, SessionStore, UnreadableSession } from './session-store'
 
 /** Where session events go: the session's Socket.IO room. */
 export interface Broadcaster {
@@ -61,6 +66,12 @@ interface Session {
   startedBy?: string
   /** Why the stored session cannot be read (wrong data key, damage); its data is left alone. */
   unreadable?: string
+  /** Its stored data, until the next removal (a new link starts from a fresh handle). */
+  data: SessionData
+  health: HealthState
+  healthReason?: string
+  /** The last TIMELINE_MAX connection events, oldest first. */
+  timeline: TimelineEntry[]
 }
 
 export interface SessionManagerOptions {
@@ -136,6 +147,7 @@ export class SessionManager {
       const session = this.create(record.id)
       session.user = record.user
       session.active = true
+      session.timeline = await session.data.loadTimeline()
       this.setStatus(session, { status: 'authenticated', reconnecting: true, user: record.user })
       try {
         await this.provider.resume(this.providerSession(session))
@@ -153,7 +165,7 @@ export class SessionManager {
   ): Promise<SessionRecord | undefined> {
     let user: LinkedUser | undefined
     try {
-      user = await this.provider.inspect(this.store.credentials(id))
+      user = await this.provider.inspect(this.store.open(id).credentials)
     } catch (error) {
       this.logger.error('Stored credentials cannot be read; nothing was deleted', {
         session_id: id,
@@ -179,7 +191,7 @@ export class SessionManager {
       user,
       linked_at: new Date().toISOString(),
     }
-    await this.store.save(record)
+    await this.store.open(id).save(record)
     this.logger.info('Adopted stored credentials whose session record was missing', {
       session_id: id,
       user: user.id,
@@ -325,6 +337,11 @@ export class SessionManager {
     this.linkingByClient.set(client, started)
   }
 
+  /** `get_timeline`: the account's last connection events, oldest first. */
+  timeline(sessionId: string): TimelineEntry[] {
+    return [...this.require(sessionId).timeline]
+  }
+
   /** `disconnect_whatsapp`: logs the link out, deletes its credentials, tells the room. */
   async disconnect(sessionId: string): Promise<StatusEvent> {
     const session = this.require(sessionId)
@@ -391,6 +408,22 @@ export class SessionManager {
       )
     }
     return simulator.deliver(sessionId, from, text)
+  }
+
+  /** The simulated WhatsApp goes silent on a linked session, or answers again. */
+  simulateSilence(sessionId: string, silent: boolean): 'ok' | 'unsupported' {
+    const session = this.require(sessionId)
+    const simulator = this.provider.simulator
+    if (!simulator) return 'unsupported'
+    if (session.status !== 'authenticated') {
+      throw new HubError(
+        'not_authenticated',
+        'this session is not linked to a WhatsApp account',
+        sessionId,
+      )
+    }
+    simulator.silence(sessionId, silent)
+    return 'ok'
   }
 
   /** Removes sessions that are not linked and have had no subscriber for SESSION_IDLE_MS. */
@@ -472,6 +505,9 @@ export class SessionManager {
       active: false,
       mode: 'qr',
       generation: 0,
+      data: this.store.open(id),
+      health: 'ok',
+      timeline: [],
     }
     this.sessions.set(id, session)
     this.counts.pending += 1
@@ -496,7 +532,10 @@ export class SessionManager {
       user: undefined,
     })
     // A new link starts from scratch: leftovers of an ended one must not be resumed.
-    if (hadLink) await this.store.remove(session.id)
+    if (hadLink) {
+      await this.store.remove(session.id)
+      session.data = this.store.open(session.id)
+    }
     try {
       await this.provider.link(this.providerSession(session), { phoneNumber })
     } catch (error) {
@@ -527,7 +566,7 @@ export class SessionManager {
   private providerSession(session: Session) {
     return {
       id: session.id,
-      store: this.store.credentials(session.id),
+      store: session.data.credentials,
       sink: this.sinkFor(session),
     }
   }
@@ -558,9 +597,11 @@ export class SessionManager {
           throw error
         }
       },
-      reconnecting: guard((active: boolean) => {
+      reconnecting: guard((active: boolean, detail?: ConnectionDetail) => {
+        if (active) this.noteDrop(session, detail)
         if (session.reconnecting !== active) this.setStatus(session, { reconnecting: active })
       }),
+      health: guard((state: HealthState, reason?: string) => this.onHealth(session, state, reason)),
       disconnected: guard(
         (reason: DisconnectReason, detail?: { code?: number; message?: string }) => {
           // The provider has stopped the link; its credentials go before the end is announced.
@@ -645,7 +686,7 @@ export class SessionManager {
   ): Promise<void> {
     const wasLinked = session.status === 'authenticated' && session.user?.id === user.id
     if (!wasLinked) {
-      await this.store.save({
+      await session.data.save({
         id: session.id,
         provider: this.provider.name,
         user,
@@ -661,6 +702,12 @@ export class SessionManager {
       reconnecting: false,
       reason: undefined,
       user,
+      health: 'ok',
+      healthReason: undefined,
+    })
+    this.note(session, wasLinked ? 'connected' : 'linked', {
+      text: wasLinked ? 'Connected to WhatsApp again' : `Linked to ${user.name}`,
+      action: 'none',
     })
     this.broadcaster.toSession(session.id, 'authenticated', this.authenticatedOf(session, user))
     this.logger.info(wasLinked ? 'Session reconnected' : 'Session authenticated', {
@@ -678,11 +725,20 @@ export class SessionManager {
     session.active = false
     session.qr = undefined
     session.pairing = undefined
+    if (session.status === 'authenticated') {
+      this.note(session, 'ended', {
+        code: detail?.code,
+        text: detail?.message ?? DISCONNECT_MESSAGES[reason],
+        action: ENDED_ACTIONS[reason],
+      })
+    }
     this.setStatus(session, {
       status: 'disconnected',
       reconnecting: false,
       reason,
       user: undefined,
+      health: 'ok',
+      healthReason: undefined,
     })
     this.broadcaster.toSession(session.id, 'disconnected', {
       type: 'disconnected',
@@ -696,11 +752,15 @@ export class SessionManager {
 
   private setStatus(
     session: Session,
-    patch: Partial<Pick<Session, 'status' | 'reconnecting' | 'reason' | 'user'>>,
+    patch: Partial<
+      Pick<Session, 'status' | 'reconnecting' | 'reason' | 'user' | 'health' | 'healthReason'>
+    >,
   ): void {
     const changed =
       (patch.status !== undefined && patch.status !== session.status) ||
       (patch.reconnecting !== undefined && patch.reconnecting !== session.reconnecting) ||
+      (patch.health !== undefined && patch.health !== session.health) ||
+      ('healthReason' in patch && patch.healthReason !== session.healthReason) ||
       ('reason' in patch && patch.reason !== session.reason) ||
       ('user' in patch && patch.user?.id !== session.user?.id)
     if (!changed) return
@@ -722,6 +782,57 @@ export class SessionManager {
     return session
   }
 
+  private onHealth(session: Session, state: HealthState, reason: string | undefined): void {
+    if (session.status !== 'authenticated' || state === session.health) return
+    this.setStatus(session, { health: state, healthReason: state === 'ok' ? undefined : reason })
+    this.note(session, state === 'ok' ? 'recovered' : 'degraded', {
+      text: state === 'ok' ? 'WhatsApp answers again' : (reason ?? 'WhatsApp went silent'),
+      action: state === 'ok' ? 'none' : 'watching; reconnecting if it stays silent',
+    })
+    this.logger.warn(state === 'ok' ? 'Account healthy again' : 'Account degraded', {
+      session_id: session.id,
+      reason,
+    })
+  }
+
+  private noteDrop(session: Session, detail: ConnectionDetail | undefined): void {
+    if (session.status !== 'authenticated') return
+    const retry = detail?.retryInMs
+    this.note(session, 'dropped', {
+      code: detail?.code,
+      text: detail?.message ?? 'The connection to WhatsApp was lost',
+      action:
+        retry === undefined
+          ? 'reconnecting'
+          : `reconnecting in ${Math.max(1, Math.round(retry / 1000))} s`,
+    })
+  }
+
+  /**
+   * Adds a connection event to the session's timeline, and stores the timeline while the account
+   * is linked (an unlinked session has no data of its own to keep it in).
+   */
+  private note(
+    session: Session,
+    event: TimelineEventKind,
+    entry: { code?: number; text: string; action: string },
+  ): void {
+    session.timeline.push({
+      at: new Date().toISOString(),
+      event,
+      ...(entry.code === undefined ? {} : { code: entry.code }),
+      text: entry.text,
+      action: entry.action,
+    })
+    if (session.timeline.length > TIMELINE_MAX) session.timeline.shift()
+    if (session.status !== 'authenticated' && event !== 'linked') return
+    session.data
+      .saveTimeline(session.timeline)
+      .catch((error: unknown) =>
+        this.logger.warn('Could not store an account timeline', { session_id: session.id, error }),
+      )
+  }
+
   private authenticatedOf(session: Session, user: LinkedUser): AuthenticatedEvent {
     return {
       type: 'authenticated',
@@ -738,12 +849,24 @@ export class SessionManager {
       status: session.status,
       authenticated: session.status === 'authenticated',
       reconnecting: session.reconnecting,
+      health: session.health,
+      ...(session.healthReason ? { health_reason: session.healthReason } : {}),
       ...(session.reason ? { reason: session.reason } : {}),
       ...(session.user ? { user: session.user } : {}),
       message: describeStatus(session),
       updated_at: session.updatedAt.toISOString(),
     }
   }
+}
+
+/** What the hub did when a link ended, for the timeline. */
+const ENDED_ACTIONS: Record<DisconnectReason, string> = {
+  logout: 'logged out and deleted the credentials',
+  logged_out_remote: 'deleted the credentials; a new scan is needed',
+  qr_timeout: 'stopped waiting for a scan',
+  replaced: 'not reconnecting: another connection took over',
+  inactive: 'removed the idle session',
+  failed: 'gave up; a new scan is needed',
 }
 
 function describeStatus(session: Session): string {

@@ -1,6 +1,13 @@
 import { z } from 'zod'
 import type { Logger } from '../logger'
-import { PROVIDER_NAMES, SESSION_ID_PATTERN, type LinkedUser, type ProviderName } from '../protocol'
+import {
+  PROVIDER_NAMES,
+  SESSION_ID_PATTERN,
+  TIMELINE_MAX,
+  type LinkedUser,
+  type ProviderName,
+  type TimelineEntry,
+} from '../protocol'
 import { CREDENTIALS_PREFIX, RECORD_KEY } from '../store/legacy'
 import { SealError } from '../store/seal'
 import { getJson, putJson, scoped, type Namespace, type Store } from '../store/store'
@@ -34,6 +41,40 @@ export interface StoredSessions {
   unreadable: UnreadableSession[]
 }
 
+const TIMELINE_KEY = 'timeline'
+
+/**
+ * One session's stored data, until it is removed: a handle taken before `SessionStore.remove`
+ * writes nothing after it, so nothing of an ended link comes back.
+ */
+export class SessionData {
+  /** The provider's credentials. */
+  readonly credentials: Namespace
+
+  constructor(private readonly account: Namespace) {
+    this.credentials = scoped(account, CREDENTIALS_PREFIX)
+  }
+
+  /** Resolves once the record is durable. */
+  save(record: SessionRecord): Promise<void> {
+    return putJson(this.account, RECORD_KEY, record)
+  }
+
+  saveTimeline(entries: readonly TimelineEntry[]): Promise<void> {
+    return putJson(this.account, TIMELINE_KEY, entries.slice(-TIMELINE_MAX))
+  }
+
+  /** The stored timeline; empty when there is none or it cannot be read. */
+  async loadTimeline(): Promise<TimelineEntry[]> {
+    try {
+      const entries = await getJson<TimelineEntry[]>(this.account, TIMELINE_KEY)
+      return Array.isArray(entries) ? entries.slice(-TIMELINE_MAX) : []
+    } catch {
+      return []
+    }
+  }
+}
+
 /** Session records and the providers' credential namespaces, over the hub's store. */
 export class SessionStore {
   constructor(
@@ -41,14 +82,9 @@ export class SessionStore {
     private readonly logger: Logger,
   ) {}
 
-  /** The provider's credentials of one session. */
-  credentials(id: string): Namespace {
-    return scoped(this.store.account(id), CREDENTIALS_PREFIX)
-  }
-
-  /** Resolves once the record is durable. */
-  save(record: SessionRecord): Promise<void> {
-    return putJson(this.store.account(record.id), RECORD_KEY, record)
+  /** The session's data from now until its next removal. */
+  open(id: string): SessionData {
+    return new SessionData(this.store.account(id))
   }
 
   /** Deletes everything the session stored, credentials included, after its pending writes. */

@@ -31,6 +31,7 @@ export function statusEvent(
     status,
     authenticated: status === 'authenticated',
     reconnecting: false,
+    health: 'ok',
     message: '',
     updated_at: new Date().toISOString(),
     ...extra,

@@ -81,6 +81,7 @@ function baseStatus(id: string, status: StatusEvent['status'] = 'pending'): Stat
     status,
     authenticated: status === 'authenticated',
     reconnecting: false,
+    health: 'ok',
     message: '',
     updated_at: new Date().toISOString(),
   }
