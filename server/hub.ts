@@ -10,6 +10,7 @@ import { createProvider, type ProviderFactory } from './providers'
 import { emptyCounts, SessionManager, type SessionCounts } from './sessions/session-manager'
 import { SessionStore } from './sessions/session-store'
 import { openStore } from './store'
+import type { Store } from './store/store'
 import {
   createBroadcaster,
   createSocketServer,
@@ -86,6 +87,7 @@ interface Running {
   http: HttpServer
   io: HubSocketServer
   manager: SessionManager
+  dataStore: Store
   info: ConnectionInfo
 }
 
@@ -178,7 +180,22 @@ async function open(
   logger: Logger,
   events: EventEmitter<HubEvents>,
 ): Promise<Running> {
-  const dataStore = await openStore(config, logger, { hostKey: options.dataKey })
+  const dataStore = await openStore(config, logger, { hostKey: options.dataKey, exclusive: true })
+  try {
+    return await openOn(dataStore, config, options, logger, events)
+  } catch (error) {
+    await dataStore.close()
+    throw error
+  }
+}
+
+async function openOn(
+  dataStore: Store,
+  config: Config,
+  options: HubOptions,
+  logger: Logger,
+  events: EventEmitter<HubEvents>,
+): Promise<Running> {
   const { token } = await resolveToken(config, dataStore.hub, logger)
   const startedAt = Date.now()
   const store = new SessionStore(dataStore, logger)
@@ -240,11 +257,12 @@ async function open(
     http,
     io,
     manager,
+    dataStore,
     info: { url, token, accessUrl: `${url}?token=${encodeURIComponent(token)}` },
   }
 }
 
-async function close({ http, io, manager }: Running): Promise<void> {
+async function close({ http, io, manager, dataStore }: Running): Promise<void> {
   // Stop accepting first, then end every client, then flush the sessions to disk.
   const closed = new Promise<void>((resolve) => http.close(() => resolve()))
   // Closing the transports (not a namespace disconnect) lets clients reconnect by themselves when
@@ -254,6 +272,7 @@ async function close({ http, io, manager }: Running): Promise<void> {
   http.closeAllConnections()
   await closed
   await manager.stop()
+  await dataStore.close()
 }
 
 function listen(http: HttpServer, port: number, host: string): Promise<void> {

@@ -70,7 +70,7 @@ export function newKeyText(): string {
   return randomBytes(KEY_BYTES).toString('base64')
 }
 
-async function readKeyFile(path: string): Promise<DataKey | undefined> {
+export async function readKeyFile(path: string): Promise<DataKey | undefined> {
   let text: string
   try {
     text = await readFile(path, 'utf8')

@@ -8,6 +8,7 @@ import {
   syncFolder,
   writeFileAtomic,
 } from './atomic-file'
+import { lockDataDir } from './lock'
 import { decodeName, encodeName } from './names'
 import type { Namespace, Store } from './store'
 
@@ -33,6 +34,7 @@ export class FileStore implements Store {
   private readonly queue = new KeyedSerializer()
   private readonly lives = new Map<string, Life>()
   private readonly accountsDir: string
+  private unlock?: () => Promise<void>
   readonly hub: Namespace
 
   private constructor(
@@ -43,10 +45,18 @@ export class FileStore implements Store {
     this.hub = this.namespace(HUB_FOLDER, join(dataDir, HUB_FOLDER), { removed: false })
   }
 
-  /** Opens the store, creating `DATA_DIR` (0700) and clearing temp files torn by a crash. */
-  static async open(dataDir: string, logger: Logger): Promise<FileStore> {
+  /**
+   * Opens the store, creating `DATA_DIR` (0700) and clearing temp files torn by a crash.
+   * `exclusive` takes DATA_DIR for this process until `close()` (a hub; not a reader beside one).
+   */
+  static async open(
+    dataDir: string,
+    logger: Logger,
+    options: { exclusive?: boolean } = {},
+  ): Promise<FileStore> {
     await mkdir(dataDir, { recursive: true, mode: FOLDER_MODE })
     const store = new FileStore(dataDir, logger)
+    if (options.exclusive) store.unlock = await lockDataDir(dataDir)
     const folders = [join(dataDir, HUB_FOLDER)]
     for (const name of await listNames(store.accountsDir)) {
       folders.push(join(store.accountsDir, name))
@@ -100,6 +110,8 @@ export class FileStore implements Store {
 
   async close(): Promise<void> {
     await this.flush()
+    await this.unlock?.()
+    this.unlock = undefined
   }
 
   private accountDir(id: string): string {

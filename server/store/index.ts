@@ -9,6 +9,8 @@ import type { Store } from './store'
 export interface OpenStoreOptions {
   /** The desktop app's data key (from the OS keychain). */
   hostKey?: Buffer
+  /** Take DATA_DIR for this process until the store is closed (what a hub does). */
+  exclusive?: boolean
 }
 
 /**
@@ -20,17 +22,22 @@ export async function openStore(
   logger: Logger,
   options: OpenStoreOptions = {},
 ): Promise<Store> {
-  const raw = await FileStore.open(config.dataDir, logger)
-  const { keyring } = await resolveKeys(
-    {
-      dataDir: config.dataDir,
-      dataKey: config.dataKey,
-      previousKeys: config.dataKeyPrevious,
-      hostKey: options.hostKey,
-    },
-    logger,
-  )
-  const store = sealStore(raw, keyring)
-  await migrateLegacyData(config.dataDir, store, logger)
-  return store
+  const raw = await FileStore.open(config.dataDir, logger, { exclusive: options.exclusive })
+  try {
+    const { keyring } = await resolveKeys(
+      {
+        dataDir: config.dataDir,
+        dataKey: config.dataKey,
+        previousKeys: config.dataKeyPrevious,
+        hostKey: options.hostKey,
+      },
+      logger,
+    )
+    const store = sealStore(raw, keyring)
+    await migrateLegacyData(config.dataDir, store, logger)
+    return store
+  } catch (error) {
+    await raw.close()
+    throw error
+  }
 }

@@ -191,6 +191,30 @@ describe('persistence', () => {
   })
 })
 
+describe('one hub per DATA_DIR', () => {
+  it('refuses a second hub on the same DATA_DIR, naming the one that has it', async () => {
+    const first = await start({})
+    const config = loadConfig({ WS_PORT: '0', WS_HOST: '127.0.0.1', DATA_DIR: first.dataDir })
+    const second = createHub(config, { logger: silentLogger })
+    await expect(second.start()).rejects.toThrow(
+      new RegExp(`in use by another hub \\(process ${process.pid}\\)`),
+    )
+    expect((await first.fetch('/health')).status).toBe(200)
+    await first.close()
+    hubs.length = 0
+    // Released on stop: the next hub takes it.
+    await second.start()
+    await second.stop()
+  })
+
+  it('takes over the lock of a hub that died without releasing it', async () => {
+    const dataDir = await tempDir()
+    await writeFile(join(dataDir, 'hub.lock'), '999999999\n')
+    const hub = await start({}, dataDir)
+    expect((await hub.fetch('/health')).status).toBe(200)
+  })
+})
+
 describe('the data key', () => {
   it('with a wrong key: starts, reports the sessions failed, deletes nothing; the right key brings them back', async () => {
     const first = await start({ DATA_KEY: KEY_A })
