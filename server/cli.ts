@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig } from './config'
 import { HubStartError, createHub } from './hub'
 import { createConsoleLogger } from './logger'
+import { installSafetyNet } from './safety-net'
 
 const STOP_TIMEOUT_MS = 5000
 
@@ -27,6 +28,8 @@ async function main(): Promise<number> {
     logger,
     webRoot: fileURLToPath(new URL('../out/renderer', import.meta.url)),
   })
+  // A bug that escapes every handler is logged and counted; the hub keeps serving its clients.
+  installSafetyNet(logger, (origin) => hub.recordFault(origin))
 
   try {
     const info = await hub.start()

@@ -34,6 +34,22 @@ export interface Config {
   dataKeyPrevious: Buffer[]
   /** A linked account silent this long while open is degraded; twice as long, reconnected. */
   healthSilenceMs: number
+  /** Origins browsers may use (HTTP CORS and Socket.IO), or every origin. */
+  corsOrigins: '*' | string[]
+  /** What the hub may hold for one client that does not read; over it the client is cut off. */
+  maxClientBufferBytes: number
+  /** Connections that have not shown the token yet; new ones over it are refused. */
+  maxUnauthenticated: number
+  /** How long a new connection may take to show the token. */
+  connectTimeoutMs: number
+  /** Failed token attempts per address per minute before it is refused for a minute. */
+  authFailuresPerMin: number
+  /** Addresses whose failures are remembered; the oldest go first. */
+  authAddressesMax: number
+  httpHeadersTimeoutMs: number
+  httpRequestTimeoutMs: number
+  httpKeepAliveTimeoutMs: number
+  httpIdleTimeoutMs: number
 }
 
 export class ConfigError extends Error {
@@ -79,6 +95,28 @@ const keys = z.string().transform((value, context) =>
       return parsed ?? Buffer.alloc(0)
     }),
 )
+/** `scheme://host[:port]` as browsers send it in `Origin`; a trailing slash is forgiven. */
+const ORIGIN_PATTERN = /^[a-z][a-z0-9+.-]*:\/\/[^/\s,]+$/
+
+const origins = z
+  .string()
+  .trim()
+  .transform((value, context) => {
+    if (value === '*') return '*' as const
+    const list = value
+      .split(',')
+      .map((origin) => origin.trim().replace(/\/$/, '').toLowerCase())
+      .filter(Boolean)
+    const bad = list.find((origin) => !ORIGIN_PATTERN.test(origin))
+    if (bad !== undefined || list.length === 0) {
+      context.addIssue({
+        code: 'custom',
+        message: `must be * or a comma list of origins like https://app.example.com${bad ? ` ("${bad}" is not one)` : ''}`,
+      })
+      return z.NEVER
+    }
+    return list
+  })
 
 const boolean = z
   .string()
@@ -133,6 +171,44 @@ const variables = {
   },
   DATA_KEY: { key: 'dataKey', schema: key, fallback: undefined },
   DATA_KEY_PREVIOUS: { key: 'dataKeyPrevious', schema: keys, fallback: '' },
+  CORS_ORIGINS: { key: 'corsOrigins', schema: origins, fallback: '*' },
+  MAX_CLIENT_BUFFER_BYTES: {
+    key: 'maxClientBufferBytes',
+    schema: integer(65_536, 1_073_741_824),
+    fallback: '4194304',
+  },
+  MAX_UNAUTHENTICATED: {
+    key: 'maxUnauthenticated',
+    schema: integer(1, 1_000_000),
+    fallback: '1000',
+  },
+  CONNECT_TIMEOUT_MS: { key: 'connectTimeoutMs', schema: integer(100, 120_000), fallback: '10000' },
+  AUTH_FAILURES_PER_MIN: { key: 'authFailuresPerMin', schema: integer(1, 100_000), fallback: '20' },
+  AUTH_ADDRESSES_MAX: {
+    key: 'authAddressesMax',
+    schema: integer(1, 10_000_000),
+    fallback: '10000',
+  },
+  HTTP_HEADERS_TIMEOUT_MS: {
+    key: 'httpHeadersTimeoutMs',
+    schema: integer(100, 600_000),
+    fallback: '10000',
+  },
+  HTTP_REQUEST_TIMEOUT_MS: {
+    key: 'httpRequestTimeoutMs',
+    schema: integer(100, 3_600_000),
+    fallback: '30000',
+  },
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: {
+    key: 'httpKeepAliveTimeoutMs',
+    schema: integer(100, 600_000),
+    fallback: '5000',
+  },
+  HTTP_IDLE_TIMEOUT_MS: {
+    key: 'httpIdleTimeoutMs',
+    schema: integer(100, 3_600_000),
+    fallback: '60000',
+  },
 } as const
 
 const SECRET_VARIABLES = new Set(['SECRET_KEY', 'DATA_KEY', 'DATA_KEY_PREVIOUS'])
@@ -166,5 +242,34 @@ export function loadConfig(
   }
   const debug = parsed.debug as boolean
   parsed.logLevel ??= debug ? 'debug' : 'info'
-  return { ...(parsed as unknown as Config), ...overrides }
+  const config = { ...(parsed as unknown as Config), ...overrides }
+  // Node refuses a server whose headers may take longer than the whole request.
+  if (config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
+    throw new ConfigError(
+      'HTTP_REQUEST_TIMEOUT_MS',
+      `HTTP_REQUEST_TIMEOUT_MS=${config.httpRequestTimeoutMs} is invalid: must be at least HTTP_HEADERS_TIMEOUT_MS (${config.httpHeadersTimeoutMs})`,
+    )
+  }
+  return config
+}
+
+/** The limits the hub enforces, by variable name, as `/metrics` shows them. */
+export function configuredLimits(config: Config): Record<string, number> {
+  return {
+    RATE_LIMIT_PER_S: config.rateLimitPerS,
+    RATE_LIMIT_BURST: config.rateLimitBurst,
+    MAX_CLIENT_BUFFER_BYTES: config.maxClientBufferBytes,
+    MAX_UNAUTHENTICATED: config.maxUnauthenticated,
+    CONNECT_TIMEOUT_MS: config.connectTimeoutMs,
+    AUTH_FAILURES_PER_MIN: config.authFailuresPerMin,
+    AUTH_ADDRESSES_MAX: config.authAddressesMax,
+    HTTP_HEADERS_TIMEOUT_MS: config.httpHeadersTimeoutMs,
+    HTTP_REQUEST_TIMEOUT_MS: config.httpRequestTimeoutMs,
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: config.httpKeepAliveTimeoutMs,
+    HTTP_IDLE_TIMEOUT_MS: config.httpIdleTimeoutMs,
+    MAX_SESSIONS: config.maxSessions,
+    MAX_PENDING_PER_CLIENT: config.maxPendingPerClient,
+    SEND_QUEUE_MAX: config.sendQueueMax,
+    HEALTH_SILENCE_MS: config.healthSilenceMs,
+  }
 }

@@ -1,15 +1,27 @@
 import { existsSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http'
 import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
+import { Server as EngineServer } from 'engine.io'
 import sirv from 'sirv'
 import type { z } from 'zod'
+import type { AuthGuard } from './auth-guard'
+import type { Config } from './config'
 import { contentSecurityPolicy } from './csp'
 import { HubError } from './errors'
 import type { Logger } from './logger'
 import type { HubMetrics } from './metrics'
+import type { OriginPolicy } from './origins'
+import { sessionPage } from './paging'
 import {
   sessionIdSchema,
   describeZodError,
+  listSessionsQuerySchema,
   simulateMessageBodySchema,
   simulateScanBodySchema,
   simulateSilenceBodySchema,
@@ -17,21 +29,30 @@ import {
   type ProviderName,
   type StatsBody,
 } from './protocol'
+import { answerRaw } from './raw-response'
+import { faultFields } from './safety-net'
 import type { SessionManager } from './sessions/session-manager'
-import { MAX_PAYLOAD_BYTES } from './socket'
+import { MAX_PAYLOAD_BYTES, SOCKET_IO_PATH, SOCKET_IO_REQUEST_IDLE_MS } from './socket'
 import { tokenMatches } from './token'
 
 /** HTTP error codes: the protocol's, plus the few only HTTP has. */
 type HttpErrorCode =
   | 'unauthorized'
+  | 'rate_limited'
   | 'invalid_payload'
   | 'unknown_session'
   | 'not_authenticated'
   | 'qr_expired'
   | 'qr_mismatch'
+  | 'bad_request'
+  | 'forbidden_origin'
   | 'not_found'
   | 'method_not_allowed'
+  | 'request_timeout'
   | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'expectation_failed'
+  | 'headers_too_large'
   | 'not_supported'
   | 'internal'
 
@@ -44,6 +65,8 @@ export interface HttpContext {
   metrics: HubMetrics
   manager: SessionManager
   clients: () => number
+  guard: AuthGuard
+  origins: OriginPolicy
   /** Built web UI (`out/renderer`); when missing a small page says how to build it. */
   webRoot?: string
 }
@@ -53,23 +76,210 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: HttpErrorCode,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message)
   }
 }
 
+const INTERNAL_MESSAGE = 'Internal error; the hub keeps running'
 const SIMULATE_ROUTE =
   /^\/api\/sessions\/([^/]+)\/(simulate-scan|simulate-message|simulate-silence)$/
+/** Methods that only read: a page from any origin may send them, it just cannot read the answer. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+export interface HttpServerOptions {
+  config: Config
+  /** Socket.IO's Engine.IO server: owner of every request and upgrade under `/socket.io/`. */
+  engine: EngineServer
+  /** Everything else: the API and the web UI (`createHttpHandler`). */
+  handle: (req: IncomingMessage, res: ServerResponse) => void
+  logger: Logger
+  metrics: HubMetrics
+}
+
+/**
+ * The hub's one HTTP server. It decides who answers what, by path: Socket.IO's own path goes to
+ * Engine.IO (requests and upgrades), the rest to the API. Whatever Node's parser refuses, and
+ * every timeout, gets a JSON answer; slow or silent clients are closed by the timeouts.
+ */
+export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const { config, engine, handle, logger, metrics } = options
+  const server = createServer({
+    headersTimeout: config.httpHeadersTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    // Node checks both timeouts on this interval, 30 s by default: too coarse to hold them.
+    connectionsCheckingInterval: Math.min(1000, config.httpHeadersTimeoutMs),
+  })
+  server.keepAliveTimeout = config.httpKeepAliveTimeoutMs
+  // Idle sockets are destroyed (no 'timeout' listener). Upgraded websockets are exempt: ws turns
+  // the socket's timeout off.
+  server.timeout = config.httpIdleTimeoutMs
+
+  const fault = (error: unknown, req: IncomingMessage) => {
+    metrics.fault('http')
+    logger.error('Unexpected error answering a request; the hub keeps running', {
+      method: req.method,
+      path: req.url?.slice(0, 200),
+      address: req.socket.remoteAddress,
+      ...faultFields(error),
+    })
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!req.url?.startsWith(SOCKET_IO_PATH)) {
+      handle(req, res)
+      return
+    }
+    // A long-poll waits quietly for the next packet: Engine.IO's heartbeat bounds it, so it gets
+    // the heartbeat's limit instead of the idle timeout.
+    req.socket.setTimeout(SOCKET_IO_REQUEST_IDLE_MS)
+    try {
+      engine.handleRequest(req, res)
+    } catch (error) {
+      fault(error, req)
+      if (res.headersSent) res.destroy()
+      else sendJson(res, 500, { code: 'internal', message: INTERNAL_MESSAGE })
+    }
+  })
+  // Engine.IO answers a refused polling request in JSON itself, but a refused websocket handshake
+  // in plain text, right after this event: answer in JSON first (it then finds the socket closed).
+  const upgrades = new WeakSet<IncomingMessage>()
+  engine.on('connection_error', (error: EngineConnectionError) => {
+    if (!upgrades.has(error.req) || error.req.socket.destroyed) return
+    const forbidden = error.code === EngineServer.errors.FORBIDDEN
+    answerRaw(
+      error.req.socket,
+      forbidden ? 403 : 400,
+      forbidden ? 'forbidden' : 'bad_request',
+      error.context?.message ?? error.message,
+    )
+  })
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node takes its error listener off an upgraded socket; without one a reset would throw.
+    socket.on('error', ignoreError)
+    if (!req.url?.startsWith(SOCKET_IO_PATH)) {
+      answerRaw(socket, 404, 'not_found', `only ${SOCKET_IO_PATH} accepts upgrades`)
+      return
+    }
+    upgrades.add(req)
+    try {
+      engine.handleUpgrade(req, socket, head)
+    } catch (error) {
+      fault(error, req)
+      answerRaw(socket, 500, 'internal', INTERNAL_MESSAGE)
+    }
+  })
+  // Without a listener Node would close CONNECT requests without a word.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', ignoreError)
+    answerRaw(socket, 405, 'method_not_allowed', 'CONNECT is not supported')
+  })
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    sendJson(res, 417, {
+      code: 'expectation_failed',
+      message: 'only Expect: 100-continue is supported',
+    })
+  })
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const answer = clientErrorAnswer(error.code)
+    // A reset or an answer already under way: nothing can be said any more.
+    const inFlight = (socket as { _httpMessage?: ServerResponse })._httpMessage
+    if (!answer || inFlight?.headersSent) {
+      socket.destroy()
+      return
+    }
+    metrics.httpClientError(answer.code)
+    logger.debug('Refused a malformed or slow HTTP request', {
+      reason: error.code,
+      address: (socket as { remoteAddress?: string }).remoteAddress,
+    })
+    answerRaw(socket, answer.status, answer.code, answer.message)
+  })
+  return server
+}
+
+/** Engine.IO's `connection_error` event; `context.message` carries `allowRequest`'s reason. */
+interface EngineConnectionError {
+  req: IncomingMessage
+  code: number
+  message: string
+  context?: { message?: string }
+}
+
+function ignoreError(): void {}
+
+function clientErrorAnswer(
+  code: string | undefined,
+): { status: number; code: HttpErrorCode; message: string } | undefined {
+  switch (code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return undefined
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return {
+        status: 408,
+        code: 'request_timeout',
+        message: 'the request did not arrive in time',
+      }
+    case 'HPE_HEADER_OVERFLOW':
+      return {
+        status: 431,
+        code: 'headers_too_large',
+        message: 'the request line and headers are too large',
+      }
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return {
+        status: 413,
+        code: 'payload_too_large',
+        message: 'the chunk extensions are too large',
+      }
+    default:
+      return { status: 400, code: 'bad_request', message: 'the request is not valid HTTP/1.1' }
+  }
+}
+
+interface RequestTarget {
+  pathname: string
+  search: string
+  searchParams: URLSearchParams
+}
+
+/**
+ * The path and query of a request target, without trusting it: origin-form (`/path?query`) is
+ * read relative to a fixed base so `//host` stays a path, absolute-form (`http://host/path`) is
+ * accepted as HTTP/1.1 requires, anything else (`*`, authority-form, garbage) is a 400.
+ */
+function parseTarget(raw: string): RequestTarget {
+  let url: URL | undefined
+  try {
+    if (raw.startsWith('/')) url = new URL(`http://hub.invalid${raw}`)
+    else if (/^https?:\/\//i.test(raw)) url = new URL(raw)
+  } catch {
+    url = undefined
+  }
+  if (!url) throw new HttpError(400, 'bad_request', 'the request target is not a valid path')
+  return { pathname: url.pathname, search: url.search, searchParams: url.searchParams }
+}
 
 export function createHttpHandler(context: HttpContext) {
   const serveStatic = createStaticHandler(context.webRoot)
+  const { origins } = context
 
-  const route = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const origin = req.headers.origin
+    const originAllowed = origins.allows(origin, req.headers.host)
+    applyCors(res, origins, origin, originAllowed)
+    const url = parseTarget(req.url ?? '/')
     const { pathname } = url
+    // The web UI's file server reads req.url itself: give it the origin-form of the target.
+    if (!req.url?.startsWith('/')) req.url = `${pathname}${url.search}`
     const method = req.method ?? 'GET'
 
+    if (!originAllowed && !SAFE_METHODS.has(method)) throw forbiddenOrigin()
     if (method === 'OPTIONS') {
-      res.writeHead(204, corsHeaders()).end()
+      if (!originAllowed) throw forbiddenOrigin()
+      res.writeHead(204, { 'Access-Control-Max-Age': '600' }).end()
       return
     }
     if (pathname === '/health') {
@@ -83,7 +293,19 @@ export function createHttpHandler(context: HttpContext) {
       return serveStatic(req, res, pathname)
     }
 
-    requireToken(req, url, context.token)
+    const address = req.socket.remoteAddress ?? 'unknown'
+    if (context.guard.blocked(address, 'http')) {
+      throw new HttpError(
+        429,
+        'rate_limited',
+        'Too many wrong tokens from this address; try again in a minute',
+        { 'Retry-After': '60' },
+      )
+    }
+    if (!hasToken(req, url, context.token)) {
+      context.guard.failed(address, 'http')
+      throw new HttpError(401, 'unauthorized', 'A valid access token is required')
+    }
 
     if (pathname === '/stats') {
       allow(method, ['GET', 'HEAD'])
@@ -99,13 +321,15 @@ export function createHttpHandler(context: HttpContext) {
     if (pathname === '/metrics') {
       allow(method, ['GET', 'HEAD'])
       const text = await context.metrics.registry.metrics()
-      res.writeHead(200, { 'Content-Type': context.metrics.registry.contentType, ...corsHeaders() })
+      res.writeHead(200, { 'Content-Type': context.metrics.registry.contentType })
       res.end(text)
       return
     }
     if (pathname === '/api/sessions') {
       allow(method, ['GET', 'HEAD'])
-      return sendJson(res, 200, { sessions: context.manager.list() })
+      const query = listSessionsQuerySchema.safeParse(pagingQuery(url.searchParams))
+      if (!query.success) throw new HttpError(400, 'invalid_payload', describeZodError(query.error))
+      return sendJson(res, 200, sessionPage(context.manager.list(), query.data))
     }
 
     const simulate = SIMULATE_ROUTE.exec(pathname)
@@ -153,23 +377,42 @@ export function createHttpHandler(context: HttpContext) {
     return sendJson(res, 200, { ok: true })
   }
 
+  const answerFailure = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
+    if (res.headersSent) {
+      res.destroy()
+      return
+    }
+    if (error instanceof HttpError) {
+      return sendJson(
+        res,
+        error.status,
+        { code: error.code, message: error.message },
+        error.headers,
+      )
+    }
+    if (error instanceof HubError) {
+      const status =
+        error.code === 'unknown_session' ? 404 : error.code === 'not_authenticated' ? 409 : 400
+      return sendJson(res, status, { code: error.code, message: error.message })
+    }
+    context.metrics.fault('http')
+    context.logger.error('Unexpected error answering a request; the hub keeps running', {
+      method: req.method,
+      path: req.url?.slice(0, 200),
+      address: req.socket.remoteAddress,
+      ...faultFields(error),
+    })
+    sendJson(res, 500, { code: 'internal', message: INTERNAL_MESSAGE })
+  }
+
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    route(req, res, url).catch((error: unknown) => {
-      if (res.headersSent) {
+    // `route` is async: whatever it throws, however early, arrives here as a rejection.
+    route(req, res).catch((error: unknown) => {
+      try {
+        answerFailure(req, res, error)
+      } catch {
         res.destroy()
-        return
       }
-      if (error instanceof HttpError) {
-        return sendJson(res, error.status, { code: error.code, message: error.message })
-      }
-      if (error instanceof HubError) {
-        const status =
-          error.code === 'unknown_session' ? 404 : error.code === 'not_authenticated' ? 409 : 400
-        return sendJson(res, status, { code: error.code, message: error.message })
-      }
-      context.logger.error('HTTP request failed', { path: url.pathname, error })
-      sendJson(res, 500, { code: 'internal', message: 'Internal error; the hub keeps running' })
     })
   }
 }
@@ -205,62 +448,88 @@ function allow(method: string, methods: string[]): void {
   }
 }
 
-function requireToken(req: IncomingMessage, url: URL, token: string): void {
-  const header = req.headers.authorization
-  const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined
+/** `Authorization: Bearer <token>` (the scheme in any case, as HTTP says) or `?token=`. */
+function hasToken(req: IncomingMessage, url: RequestTarget, token: string): boolean {
+  const bearer = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '')?.[1]
   const given = bearer ?? url.searchParams.get('token')
-  if (!given || !tokenMatches(given, token)) {
-    throw new HttpError(401, 'unauthorized', 'A valid access token is required')
-  }
+  return given !== null && given !== '' && tokenMatches(given, token)
+}
+
+/** `?limit=&cursor=` as the protocol's `list_sessions` payload; zod explains what is wrong. */
+function pagingQuery(params: URLSearchParams): Record<string, unknown> {
+  const query: Record<string, unknown> = {}
+  const limit = params.get('limit')
+  if (limit !== null) query.limit = /^\d{1,9}$/.test(limit) ? Number(limit) : limit
+  const cursor = params.get('cursor')
+  if (cursor !== null) query.cursor = cursor
+  return query
+}
+
+function forbiddenOrigin(): HttpError {
+  return new HttpError(403, 'forbidden_origin', 'This origin may not use the hub (CORS_ORIGINS)')
 }
 
 function uptime(context: HttpContext): number {
   return Math.floor((Date.now() - context.startedAt) / 1000)
 }
 
-function corsHeaders(): Record<string, string> {
-  return {
-    'Access-Control-Allow-Origin': '*',
-    'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-    'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-  }
+/** CORS headers for an allowed browser origin (every origin with `CORS_ORIGINS=*`). */
+function applyCors(
+  res: ServerResponse,
+  origins: OriginPolicy,
+  origin: string | undefined,
+  allowed: boolean,
+): void {
+  if (origins.variesByOrigin) res.setHeader('Vary', 'Origin')
+  if (!allowed || (origins.variesByOrigin && origin === undefined)) return
+  res.setHeader('Access-Control-Allow-Origin', origins.allowHeader(origin ?? '*'))
+  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type')
+  res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS')
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body)
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
     'Cache-Control': 'no-store',
-    ...corsHeaders(),
+    ...headers,
   })
   res.end(text)
 }
 
+/**
+ * The body as JSON, checked by `schema`. Only `application/json` is read: a page on another
+ * origin can post `text/plain` without asking first (no CORS preflight), never JSON.
+ */
 async function readJson<S extends z.ZodType>(
   req: IncomingMessage,
   schema: S,
 ): Promise<z.output<S>> {
-  const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > MAX_PAYLOAD_BYTES) {
-    req.resume()
+  const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
+  if (type !== 'application/json') {
     throw new HttpError(
-      413,
-      'payload_too_large',
-      `bodies are limited to ${MAX_PAYLOAD_BYTES} bytes`,
+      415,
+      'unsupported_media_type',
+      'send the body as JSON with Content-Type: application/json',
     )
   }
+  const tooLarge = () =>
+    // The rest of the body is not read: the connection closes after the answer.
+    new HttpError(413, 'payload_too_large', `bodies are limited to ${MAX_PAYLOAD_BYTES} bytes`, {
+      Connection: 'close',
+    })
+  if (Number(req.headers['content-length'] ?? 0) > MAX_PAYLOAD_BYTES) throw tooLarge()
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > MAX_PAYLOAD_BYTES) {
-      throw new HttpError(
-        413,
-        'payload_too_large',
-        `bodies are limited to ${MAX_PAYLOAD_BYTES} bytes`,
-      )
-    }
+    if (size > MAX_PAYLOAD_BYTES) throw tooLarge()
     chunks.push(chunk as Buffer)
   }
   let value: unknown
@@ -299,6 +568,8 @@ function createStaticHandler(webRoot: string | undefined) {
     : undefined
 
   return (req: IncomingMessage, res: ServerResponse, pathname: string): void => {
+    // Ranges are optional in HTTP and the UI never needs them; sirv throws on a reversed one.
+    delete req.headers.range
     res.setHeader(
       'Content-Security-Policy',
       contentSecurityPolicy(pageConnectSources(req.headers.host)),

@@ -1,12 +1,15 @@
 import { EventEmitter } from 'node:events'
-import { createServer, type Server as HttpServer } from 'node:http'
+import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Config } from './config'
-import { createHttpHandler } from './http'
+import { createAuthGuard } from './auth-guard'
+import { configuredLimits, type Config } from './config'
+import { createHttpHandler, createHttpServer } from './http'
 import { teeLogger, type LogEntry, type Logger } from './logger'
-import { createMetrics } from './metrics'
+import { createMetrics, type FaultOrigin, type HubMetrics } from './metrics'
+import { createOriginPolicy } from './origins'
 import type { StatusEvent } from './protocol'
 import { createProvider, type ProviderFactory } from './providers'
+import { faultFields } from './safety-net'
 import { emptyCounts, SessionManager, type SessionCounts } from './sessions/session-manager'
 import { SessionStore } from './sessions/session-store'
 import { openStore } from './store'
@@ -63,6 +66,8 @@ export interface Hub {
   status(): HubStatus
   /** Known once the hub has started. */
   connectionInfo(): ConnectionInfo | undefined
+  /** Counts a failure the host caught for the process (see `installSafetyNet`) in `/metrics`. */
+  recordFault(origin: FaultOrigin): void
   readonly events: EventEmitter<HubEvents>
 }
 
@@ -88,6 +93,7 @@ interface Running {
   io: HubSocketServer
   manager: SessionManager
   dataStore: Store
+  metrics: HubMetrics
   info: ConnectionInfo
 }
 
@@ -170,6 +176,7 @@ export function createHub(config: Config, options: HubOptions): Hub {
     stop: () => serialize(stop),
     status,
     connectionInfo: () => running?.info,
+    recordFault: (origin) => running?.metrics.fault(origin),
     events,
   }
 }
@@ -201,11 +208,25 @@ async function openOn(
   const store = new SessionStore(dataStore, logger)
   const provider = await (options.providerFactory ?? createProvider)({ config, logger })
 
-  const http = createServer()
-  const io = createSocketServer(http, token)
+  const origins = createOriginPolicy(config.corsOrigins)
+  // The gauges read what they count only when scraped, after it all exists.
+  const metrics = createMetrics({
+    clients: () => io.sockets.sockets.size,
+    sessions: () => manager.countByStatus(),
+    unauthenticated: () => socketServer.unauthenticated(),
+    clientBuffers: () => socketServer.buffers.measure(),
+    authAddresses: () => guard.size,
+    limits: configuredLimits(config),
+  })
+  const guard = createAuthGuard({
+    failuresPerMinute: config.authFailuresPerMin,
+    maxAddresses: config.authAddressesMax,
+    logger,
+    metrics,
+  })
+  const socketServer = createSocketServer({ token, config, logger, metrics, guard, origins })
+  const { io, engine } = socketServer
   const clients = () => io.sockets.sockets.size
-  // The gauges read the manager only when scraped, after it exists.
-  const metrics = createMetrics({ clients, sessions: () => manager.countByStatus() })
   const manager = new SessionManager({
     config,
     logger,
@@ -224,9 +245,12 @@ async function openOn(
     version: VERSION,
     onClientsChanged: (count) => events.emit('clients', count),
   })
-  http.on(
-    'request',
-    createHttpHandler({
+  const http = createHttpServer({
+    config,
+    engine,
+    logger,
+    metrics,
+    handle: createHttpHandler({
       token,
       version: VERSION,
       provider: provider.name,
@@ -235,9 +259,11 @@ async function openOn(
       metrics,
       manager,
       clients,
+      guard,
+      origins,
       webRoot: options.webRoot,
     }),
-  )
+  })
 
   try {
     // Linked sessions come back before the port opens, so a reconnecting client finds them.
@@ -250,6 +276,12 @@ async function openOn(
     void io.close()
     throw error
   }
+  // After listening, a server error (say, out of file descriptors on accept) must not end the
+  // process: the hub logs it and goes on serving the connections it has.
+  http.on('error', (error) => {
+    metrics.fault('http')
+    logger.error('HTTP server error; the hub keeps running', faultFields(error))
+  })
   manager.startIdleSweeper()
   const { port } = http.address() as AddressInfo
   const url = `http://${displayHost(config.host)}:${port}/`
@@ -258,6 +290,7 @@ async function openOn(
     io,
     manager,
     dataStore,
+    metrics,
     info: { url, token, accessUrl: `${url}?token=${encodeURIComponent(token)}` },
   }
 }
@@ -266,8 +299,7 @@ async function close({ http, io, manager, dataStore }: Running): Promise<void> {
   // Stop accepting first, then end every client, then flush the sessions to disk.
   const closed = new Promise<void>((resolve) => http.close(() => resolve()))
   // Closing the transports (not a namespace disconnect) lets clients reconnect by themselves when
-  // the hub is back. io.close() would wait for the HTTP server, which waits for idle keep-alive
-  // connections: end those at once instead of after their timeout.
+  // the hub is back. Idle keep-alive connections end at once instead of after their timeout.
   void io.close()
   http.closeAllConnections()
   await closed

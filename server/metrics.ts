@@ -1,29 +1,61 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { SessionStatus } from './protocol'
 
+/** Where an unexpected failure was caught. */
+export type FaultOrigin = 'http' | 'socket' | 'uncaughtException' | 'unhandledRejection'
+/** How a token was presented: a Socket.IO connection or an HTTP request. */
+export type AuthKind = 'socket' | 'http'
+/** Why a new Socket.IO connection was refused before its handshake. */
+export type RefusalReason = 'origin' | 'unauthenticated_limit'
+/** Why the hub cut a connected client off. */
+export type DropReason = 'buffer_full'
+
+export interface ClientBuffers {
+  /** Bytes waiting to reach all clients. */
+  total: number
+  /** Bytes waiting to reach the client that has the most. */
+  max: number
+}
+
 export interface HubMetrics {
   readonly registry: Registry
   eventIn(event: string): void
   eventOut(event: string): void
   error(code: string): void
   qrRendered(): void
+  fault(origin: FaultOrigin): void
+  authFailure(kind: AuthKind): void
+  authRateLimited(kind: AuthKind): void
+  authAddressEvicted(): void
+  connectionRefused(reason: RefusalReason): void
+  clientDropped(reason: DropReason): void
+  /** A request Node's parser refused or timed out, by the code of the JSON answer. */
+  httpClientError(code: string): void
+}
+
+export interface MetricsSources {
+  clients: () => number
+  sessions: () => Record<SessionStatus, number>
+  unauthenticated: () => number
+  clientBuffers: () => ClientBuffers
+  authAddresses: () => number
+  /** Configured limits by variable name; constant for the hub's life. */
+  limits: Record<string, number>
 }
 
 /**
  * One registry per hub (not prom-client's global one), so several hubs in one process, as in the
  * tests, keep separate numbers. Gauges are read when scraped, never kept up to date by hand.
  */
-export function createMetrics(read: {
-  clients: () => number
-  sessions: () => Record<SessionStatus, number>
-}): HubMetrics {
+export function createMetrics(read: MetricsSources): HubMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'wa_link_hub_' })
+  const registers = [registry]
 
   new Gauge({
     name: 'wa_link_hub_clients',
     help: 'Connected Socket.IO clients',
-    registers: [registry],
+    registers,
     collect() {
       this.set(read.clients())
     },
@@ -32,34 +64,109 @@ export function createMetrics(read: {
     name: 'wa_link_hub_sessions',
     help: 'Sessions by status',
     labelNames: ['status'],
-    registers: [registry],
+    registers,
     collect() {
       for (const [status, count] of Object.entries(read.sessions())) this.set({ status }, count)
     },
   })
-  const eventsIn = new Counter({
-    name: 'wa_link_hub_events_in_total',
-    help: 'Socket.IO events received, by name',
-    labelNames: ['event'],
-    registers: [registry],
+  new Gauge({
+    name: 'wa_link_hub_unauthenticated_connections',
+    help: 'Connections that have not shown the access token yet (MAX_UNAUTHENTICATED caps them)',
+    registers,
+    collect() {
+      this.set(read.unauthenticated())
+    },
   })
-  const eventsOut = new Counter({
-    name: 'wa_link_hub_events_out_total',
-    help: 'Socket.IO events sent (one per emit, to a client or a room), by name',
-    labelNames: ['event'],
-    registers: [registry],
+  new Gauge({
+    name: 'wa_link_hub_client_buffer_bytes',
+    help: 'Bytes the hub holds for clients that have not read them yet: all clients, and the client with the most (MAX_CLIENT_BUFFER_BYTES caps each)',
+    labelNames: ['clients'],
+    registers,
+    collect() {
+      const { total, max } = read.clientBuffers()
+      this.set({ clients: 'all' }, total)
+      this.set({ clients: 'max' }, max)
+    },
   })
-  const errors = new Counter({
-    name: 'wa_link_hub_errors_total',
-    help: 'Errors reported to clients, by code',
-    labelNames: ['code'],
-    registers: [registry],
+  new Gauge({
+    name: 'wa_link_hub_auth_tracked_addresses',
+    help: 'Addresses whose failed token attempts are remembered (AUTH_ADDRESSES_MAX caps them)',
+    registers,
+    collect() {
+      this.set(read.authAddresses())
+    },
   })
-  const qrRenders = new Counter({
-    name: 'wa_link_hub_qr_renders_total',
-    help: 'QR images rendered (once per issued QR, however many subscribers)',
-    registers: [registry],
+  new Gauge({
+    name: 'wa_link_hub_limit',
+    help: 'Configured limits, by environment variable',
+    labelNames: ['name'],
+    registers,
+    collect() {
+      for (const [name, value] of Object.entries(read.limits)) this.set({ name }, value)
+    },
   })
+
+  const counter = (name: string, help: string, label?: string, known: string[] = []) => {
+    const created = new Counter({ name, help, labelNames: label ? [label] : [], registers })
+    // Known series start at 0, so a scrape shows them before the first event.
+    if (label) for (const value of known) created.inc({ [label]: value }, 0)
+    return created
+  }
+  const eventsIn = counter(
+    'wa_link_hub_events_in_total',
+    'Socket.IO events received, by name',
+    'event',
+  )
+  const eventsOut = counter(
+    'wa_link_hub_events_out_total',
+    'Socket.IO events sent (one per emit, to a client or a room), by name',
+    'event',
+  )
+  const errors = counter('wa_link_hub_errors_total', 'Errors reported to clients, by code', 'code')
+  const qrRenders = counter(
+    'wa_link_hub_qr_renders_total',
+    'QR images rendered (once per issued QR, however many subscribers)',
+  )
+  const faults = counter(
+    'wa_link_hub_faults_total',
+    'Unexpected failures caught and survived, by where they were caught',
+    'origin',
+    ['http', 'socket', 'uncaughtException', 'unhandledRejection'],
+  )
+  const authFailures = counter(
+    'wa_link_hub_auth_failures_total',
+    'Missing or wrong access tokens, by kind (Socket.IO connection or HTTP request)',
+    'kind',
+    ['socket', 'http'],
+  )
+  const authRateLimited = counter(
+    'wa_link_hub_auth_rate_limited_total',
+    'Connections and requests refused because their address failed the token too often',
+    'kind',
+    ['socket', 'http'],
+  )
+  const authEvictions = counter(
+    'wa_link_hub_auth_tracked_address_evictions_total',
+    'Addresses forgotten because the table was full (AUTH_ADDRESSES_MAX)',
+  )
+  const refused = counter(
+    'wa_link_hub_connections_refused_total',
+    'New Socket.IO connections refused before the handshake, by reason',
+    'reason',
+    ['origin', 'unauthenticated_limit'],
+  )
+  const dropped = counter(
+    'wa_link_hub_clients_dropped_total',
+    'Connected clients the hub cut off, by reason',
+    'reason',
+    ['buffer_full'],
+  )
+  const clientErrors = counter(
+    'wa_link_hub_http_client_errors_total',
+    'HTTP requests refused by the parser or closed by a timeout, by answer code',
+    'code',
+    ['bad_request', 'request_timeout', 'headers_too_large'],
+  )
 
   return {
     registry,
@@ -67,5 +174,12 @@ export function createMetrics(read: {
     eventOut: (event) => eventsOut.inc({ event }),
     error: (code) => errors.inc({ code }),
     qrRendered: () => qrRenders.inc(),
+    fault: (origin) => faults.inc({ origin }),
+    authFailure: (kind) => authFailures.inc({ kind }),
+    authRateLimited: (kind) => authRateLimited.inc({ kind }),
+    authAddressEvicted: () => authEvictions.inc(),
+    connectionRefused: (reason) => refused.inc({ reason }),
+    clientDropped: (reason) => dropped.inc({ reason }),
+    httpClientError: (code) => clientErrors.inc({ code }),
   }
 }

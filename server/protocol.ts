@@ -99,6 +99,26 @@ export const recipientSchema = z
     'to must be a phone number in international format or a WhatsApp JID',
   )
 
+/** `list_sessions` and `GET /api/sessions` answer in pages of `limit` sessions, ordered by id. */
+export const LIST_SESSIONS_DEFAULT_LIMIT = 100
+export const LIST_SESSIONS_MAX_LIMIT = 500
+
+export const listSessionsQuerySchema = z.object(
+  {
+    limit: z
+      .number({ error: 'limit must be a number' })
+      .int('limit must be a whole number')
+      .min(1, 'limit must be at least 1')
+      .max(LIST_SESSIONS_MAX_LIMIT, `limit must be at most ${LIST_SESSIONS_MAX_LIMIT}`)
+      .default(LIST_SESSIONS_DEFAULT_LIMIT),
+    cursor: z
+      .string({ error: 'cursor must be a string' })
+      .regex(SESSION_ID_PATTERN, 'cursor must be a next_cursor from an earlier page')
+      .optional(),
+  },
+  { error: 'payload must be a JSON object' },
+)
+
 const payload = <T extends z.ZodRawShape>(shape: T) =>
   z.object(shape, { error: 'payload must be a JSON object' })
 
@@ -110,7 +130,7 @@ export const clientPayloadSchemas = {
   [ClientEvent.getStatus]: payload({ session_id: sessionIdSchema }),
   [ClientEvent.disconnectWhatsapp]: payload({ session_id: sessionIdSchema }),
   [ClientEvent.subscribe]: payload({ session_id: sessionIdSchema }),
-  [ClientEvent.listSessions]: payload({}),
+  [ClientEvent.listSessions]: listSessionsQuerySchema,
   [ClientEvent.getTimeline]: payload({ session_id: sessionIdSchema }),
   [ClientEvent.sendMessage]: payload({
     session_id: sessionIdSchema,
@@ -155,6 +175,13 @@ export interface LinkedUser {
   /** Normalized JID, e.g. `34600000000@s.whatsapp.net`. */
   id: string
   name: string
+}
+
+/** The ack of `list_sessions`, and the body of `GET /api/sessions`. */
+export interface SessionPage {
+  sessions: StatusEvent[]
+  /** Present when more sessions follow: pass it as `cursor` for the next page. */
+  next_cursor?: string
 }
 
 export interface ErrorBody {

@@ -1,9 +1,17 @@
-import type { Server as HttpServer } from 'node:http'
+import { Server as EngineServer, type Socket as EngineSocket } from 'engine.io'
+import type { Duplex } from 'node:stream'
 import { Server, type Socket } from 'socket.io'
+import { WebSocketServer, type ServerOptions as WsServerOptions } from 'ws'
+import type { AuthGuard } from './auth-guard'
+import { capClientBuffers, type ClientBufferCap } from './client-buffers'
 import type { Config } from './config'
 import { HubError } from './errors'
 import type { Logger } from './logger'
 import type { HubMetrics } from './metrics'
+import type { OriginPolicy } from './origins'
+import { sessionPage } from './paging'
+import { answerRaw } from './raw-response'
+import { faultFields } from './safety-net'
 import {
   ClientEvent,
   clientPayloadSchemas,
@@ -21,6 +29,15 @@ import { fullBucket, refill, type TokenBucket } from './token-bucket'
 
 /** Socket.IO refuses bigger packets and drops the offending connection, nobody else. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024
+
+/** Socket.IO's own path: its Engine.IO server answers every request and upgrade under it. */
+export const SOCKET_IO_PATH = '/socket.io/'
+
+/** Engine.IO's defaults, explicit: a healthy long-poll never waits longer than the ping interval. */
+const PING_INTERVAL_MS = 25_000
+const PING_TIMEOUT_MS = 20_000
+/** Idle limit for the TCP socket of a Socket.IO HTTP request (a long-poll waits up to a ping). */
+export const SOCKET_IO_REQUEST_IDLE_MS = PING_INTERVAL_MS + PING_TIMEOUT_MS
 
 const SESSION_ROOM_PREFIX = 'session:'
 const roomOf = (sessionId: string) => `${SESSION_ROOM_PREFIX}${sessionId}`
@@ -40,22 +57,128 @@ export type HubSocketServer = Server<
 >
 type HubSocket = Socket<Record<string, never>, ServerEvents, Record<string, never>, SocketData>
 
-export function createSocketServer(httpServer: HttpServer, token: string): HubSocketServer {
-  const io: HubSocketServer = new Server(httpServer, {
-    path: '/socket.io',
-    transports: ['websocket', 'polling'],
+/**
+ * The `ws` server Engine.IO upgrades with (its `wsEngine` option; the same `ws` it would use),
+ * answering a malformed websocket handshake in JSON like the rest of the hub instead of `ws`'s
+ * plain text (`wsClientError` is `ws`'s hook for exactly that).
+ */
+class JsonRefusingWebSocketServer extends WebSocketServer {
+  constructor(options: WsServerOptions) {
+    super(options)
+    this.on('wsClientError', (error: Error, socket: Duplex) => {
+      answerRaw(socket, 400, 'bad_request', error.message)
+    })
+  }
+}
+
+export interface SocketServerOptions {
+  token: string
+  config: Config
+  logger: Logger
+  metrics: HubMetrics
+  guard: AuthGuard
+  origins: OriginPolicy
+}
+
+export interface SocketServer {
+  io: HubSocketServer
+  /** Owns `SOCKET_IO_PATH`: the HTTP server hands it those requests and upgrades. */
+  engine: EngineServer
+  /** Engine.IO connections that have not shown the token yet. */
+  unauthenticated(): number
+  buffers: ClientBufferCap
+}
+
+/**
+ * Socket.IO on its own Engine.IO server, not attached to the HTTP server: which listener answers
+ * which path is the HTTP server's decision (see http.ts), never the order of registration.
+ */
+export function createSocketServer(options: SocketServerOptions): SocketServer {
+  const { token, config, logger, metrics, guard, origins } = options
+  // Not yet past the token check; a Set so the count is exact and each leaves once.
+  const unauthenticated = new Set<EngineSocket>()
+  let saturated = false
+
+  const engine = new EngineServer({
+    wsEngine: JsonRefusingWebSocketServer,
+    transports: ['polling', 'websocket'],
     maxHttpBufferSize: MAX_PAYLOAD_BYTES,
-    // The token, not the origin, is the access control: any page or program holding it may connect.
-    cors: { origin: '*' },
-    serveClient: false,
+    pingInterval: PING_INTERVAL_MS,
+    pingTimeout: PING_TIMEOUT_MS,
+    cors:
+      config.corsOrigins === '*'
+        ? { origin: '*' }
+        : (req, callback) => {
+            const { origin, host } = req.headers
+            callback(null, {
+              origin: origin !== undefined && origins.allows(origin, host) ? origin : false,
+            })
+          },
+    // Runs once per new connection (the handshake), before Engine.IO keeps anything for it.
+    allowRequest(req, callback) {
+      if (!origins.allows(req.headers.origin, req.headers.host)) {
+        metrics.connectionRefused('origin')
+        callback('origin not allowed (CORS_ORIGINS)', false)
+        return
+      }
+      if (unauthenticated.size >= config.maxUnauthenticated) {
+        metrics.connectionRefused('unauthenticated_limit')
+        if (!saturated) {
+          saturated = true
+          logger.warn('Refusing new connections: too many have not shown the token yet', {
+            limit: config.maxUnauthenticated,
+          })
+        }
+        callback('too many connections waiting for a token; retry later', false)
+        return
+      }
+      saturated = false
+      callback(null, true)
+    },
   })
+  const io: HubSocketServer = new Server({
+    serveClient: false,
+    // A connection that has not shown the token by then is closed.
+    connectTimeout: config.connectTimeoutMs,
+  })
+  io.bind(engine)
+
+  function forget(this: EngineSocket) {
+    unauthenticated.delete(this)
+  }
+  engine.on('connection', (connection: EngineSocket) => {
+    unauthenticated.add(connection)
+    connection.once('close', forget)
+  })
+
+  const buffers = capClientBuffers(engine, config.maxClientBufferBytes, (client) => {
+    metrics.clientDropped('buffer_full')
+    logger.warn('Disconnected a client that does not read what the hub sends', {
+      client: client.id,
+      address: client.address,
+      buffered_bytes: client.bufferedBytes,
+      limit: config.maxClientBufferBytes,
+    })
+  })
+
   io.use((socket, next) => {
+    const address = socket.handshake.address
+    if (guard.blocked(address, 'socket')) {
+      next(new Error('rate_limited'))
+      return
+    }
     const { auth, query } = socket.handshake
     const given = typeof auth?.token === 'string' ? auth.token : query.token
-    if (typeof given === 'string' && tokenMatches(given, token)) next()
-    else next(new Error('unauthorized'))
+    if (typeof given === 'string' && tokenMatches(given, token)) {
+      unauthenticated.delete(socket.conn)
+      socket.conn.off('close', forget)
+      next()
+      return
+    }
+    guard.failed(address, 'socket')
+    next(new Error('unauthorized'))
   })
-  return io
+  return { io, engine, unauthenticated: () => unauthenticated.size, buffers }
 }
 
 export function createBroadcaster(io: HubSocketServer, metrics: HubMetrics): Broadcaster {
@@ -116,8 +239,8 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
       if (replay) emitTo(socket, replay.event, replay.payload)
       return status
     },
-    list_sessions() {
-      return { sessions: manager.list() }
+    list_sessions(payload) {
+      return sessionPage(manager.list(), payload)
     },
     get_timeline(payload) {
       return { session_id: payload.session_id, events: manager.timeline(payload.session_id) }
@@ -156,40 +279,65 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
     ack?.({ ok: false, error: { code, message } })
   }
 
-  io.on('connection', (socket) => {
-    Object.assign(socket.data, fullBucket(config.rateLimitBurst))
-    const clients = io.sockets.sockets.size
-    logger.info('Client connected', {
+  /** A bug in one client's path is logged and counted; the hub and the other clients go on. */
+  const reportFault = (what: string, socket: HubSocket, error: unknown, event?: string) => {
+    metrics.fault('socket')
+    logger.error(`Unexpected error ${what}; the hub keeps running`, {
       client_id: socket.id,
-      address: socket.handshake.address,
-      transport: socket.conn.transport.name,
-      clients,
+      ...(event ? { event } : {}),
+      ...faultFields(error),
     })
-    options.onClientsChanged(clients)
-    emitTo(socket, 'connected', {
-      type: 'connected',
-      client_id: socket.id,
-      server_version: options.version,
-      provider: options.provider,
-      message: 'Connected to WA Link Hub',
+  }
+  const survive = (what: string, socket: HubSocket, run: () => void) => {
+    try {
+      run()
+    } catch (error) {
+      reportFault(what, socket, error)
+    }
+  }
+
+  io.on('connection', (socket) => {
+    survive('greeting a client', socket, () => {
+      Object.assign(socket.data, fullBucket(config.rateLimitBurst))
+      const clients = io.sockets.sockets.size
+      logger.info('Client connected', {
+        client_id: socket.id,
+        address: socket.handshake.address,
+        transport: socket.conn.transport.name,
+        clients,
+      })
+      emitTo(socket, 'connected', {
+        type: 'connected',
+        client_id: socket.id,
+        server_version: options.version,
+        provider: options.provider,
+        message: 'Connected to WA Link Hub',
+      })
+      options.onClientsChanged(clients)
     })
 
     // Every packet passes here first: the rate limit and unknown event names.
     socket.use(([event, ...args], next) => {
       const ack = typeof args.at(-1) === 'function' ? (args.at(-1) as AckFn) : undefined
-      if (!takeToken(socket.data, config)) {
-        fail(socket, ack, 'rate_limited', 'Too many events; slow down', event)
-        return
-      }
-      if (!KNOWN_EVENTS.has(event)) {
-        metrics.eventIn('unknown')
-        fail(
-          socket,
-          ack,
-          'invalid_payload',
-          `unknown event "${String(event).slice(0, 64)}"`,
-          undefined,
-        )
+      try {
+        if (!takeToken(socket.data, config)) {
+          fail(socket, ack, 'rate_limited', 'Too many events; slow down', event)
+          return
+        }
+        if (!KNOWN_EVENTS.has(event)) {
+          metrics.eventIn('unknown')
+          fail(
+            socket,
+            ack,
+            'invalid_payload',
+            `unknown event "${String(event).slice(0, 64)}"`,
+            undefined,
+          )
+          return
+        }
+      } catch (error) {
+        reportFault('screening an event', socket, error, String(event))
+        fail(socket, ack, 'internal', 'Internal error; the hub keeps running', String(event))
         return
       }
       next()
@@ -222,11 +370,7 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
           if (error instanceof HubError) {
             fail(socket, ack, error.code, error.message, event, error.sessionId ?? claimedSession)
           } else {
-            logger.error('Unexpected error handling an event', {
-              event,
-              client_id: socket.id,
-              error,
-            })
+            reportFault('handling an event', socket, error, event)
             fail(
               socket,
               ack,
@@ -241,16 +385,20 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
     }
 
     socket.on('disconnecting', () => {
-      for (const room of socket.rooms) {
-        if (room.startsWith(SESSION_ROOM_PREFIX))
-          manager.touch(room.slice(SESSION_ROOM_PREFIX.length))
-      }
+      survive('releasing a client', socket, () => {
+        for (const room of socket.rooms) {
+          if (room.startsWith(SESSION_ROOM_PREFIX))
+            manager.touch(room.slice(SESSION_ROOM_PREFIX.length))
+        }
+      })
     })
     socket.on('disconnect', (reason) => {
-      manager.forgetClient(socket.id)
-      const count = io.sockets.sockets.size
-      logger.info('Client disconnected', { client_id: socket.id, reason, clients: count })
-      options.onClientsChanged(count)
+      survive('saying goodbye to a client', socket, () => {
+        manager.forgetClient(socket.id)
+        const count = io.sockets.sockets.size
+        logger.info('Client disconnected', { client_id: socket.id, reason, clients: count })
+        options.onClientsChanged(count)
+      })
     })
   })
 }

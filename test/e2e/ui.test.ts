@@ -145,7 +145,7 @@ describe('web UI in Chromium against a real hub', () => {
 
     const response = await fetch(`${base}/api/sessions/${sessionId}/simulate-scan`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${TOKEN}` },
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ qr_data: qrData, name: 'Shared phone' }),
     })
     expect(response.status).toBe(200)

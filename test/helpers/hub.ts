@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PNG } from 'pngjs'
 import jsQR from 'jsqr'
-import { io, type Socket } from 'socket.io-client'
+import { io, type Socket, type SocketOptions, type ManagerOptions } from 'socket.io-client'
 import { loadConfig, type Config } from '../../server/config'
 import { createHub, type ConnectionInfo, type Hub, type HubOptions } from '../../server/hub'
 import { silentLogger } from '../../server/logger'
@@ -16,12 +16,23 @@ export interface TestHub {
   config: Config
   info: ConnectionInfo
   dataDir: string
-  /** A connected client (resolves after `connect`); closed by `close()`. */
-  connect(options?: { token?: string | null; query?: boolean }): Promise<Socket>
+  /**
+   * A connected client (resolves after `connect`); closed by `close()`. Default transports, as a
+   * client gets them: polling first, then the upgrade to websocket.
+   */
+  connect(options?: {
+    token?: string | null
+    query?: boolean
+    transports?: Transport[]
+  }): Promise<Socket>
+  /** `fetch` with the token as a bearer header; a body is sent as JSON unless it says otherwise. */
   fetch(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>
   /** Stops the hub, disconnects clients; keeps dataDir unless `removeData`. */
   close(removeData?: boolean): Promise<void>
 }
+
+export type Transport = 'polling' | 'websocket'
+export const TRANSPORTS: Transport[] = ['polling', 'websocket']
 
 export async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'wa-link-hub-test-'))
@@ -48,13 +59,14 @@ export async function startTestHub(
     config,
     info,
     dataDir,
-    async connect({ token = info.token, query = false } = {}) {
-      const socket = io(info.url, {
-        transports: ['websocket'],
+    async connect({ token = info.token, query = false, transports } = {}) {
+      const options: Partial<ManagerOptions & SocketOptions> = {
         reconnection: false,
         forceNew: true,
+        ...(transports ? { transports } : {}),
         ...(token === null ? {} : query ? { query: { token } } : { auth: { token } }),
-      })
+      }
+      const socket = io(info.url, options)
       sockets.push(socket)
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', () => resolve())
@@ -66,6 +78,9 @@ export async function startTestHub(
       const { token = info.token, ...rest } = init
       const headers = new Headers(rest.headers)
       if (token !== null) headers.set('Authorization', `Bearer ${token}`)
+      if (rest.body !== undefined && !headers.has('Content-Type')) {
+        headers.set('Content-Type', 'application/json')
+      }
       return fetch(new URL(path, info.url), { ...rest, headers })
     },
     async close(removeData = false) {

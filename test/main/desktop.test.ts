@@ -288,6 +288,7 @@ describe('quit and relaunch', () => {
     socket.emit('get_qr', { session_id: 'desk' })
     const res = await fetch(`${info.url}api/sessions/desk/simulate-scan?token=${info.token}`, {
       method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ qr_data: (await qr).qr_data, name: 'Desk phone' }),
     })
     expect(res.status).toBe(200)

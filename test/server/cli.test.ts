@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { io } from 'socket.io-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { freePort, tempDir } from '../helpers/hub'
+import { rawRequest } from '../helpers/raw-http'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const children: ChildProcess[] = []
@@ -61,6 +62,23 @@ describe('npm run serve (headless CLI)', () => {
     expect(cli.output().stdout).toContain('WA Link Hub stopped')
     // the token is printed once, in the start-up line, and never again
     expect(cli.output().stdout.split(token).length - 1).toBe(1)
+  })
+
+  it('answers the request targets that once ended the process, and stays up', async () => {
+    const port = await freePort()
+    const cli = serve({ WS_PORT: String(port), WS_HOST: '127.0.0.1', DATA_DIR: await tempDir() })
+    const [url] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\//)
+    // `curl --request-target '//[/'` and an absolute-form target with a port out of range: both
+    // threw "Invalid URL" in the request listener, outside any try/catch.
+    for (const target of ['//[/', 'http://x:99999/']) {
+      const response = await rawRequest(url, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`)
+      expect(response.status).toBeGreaterThanOrEqual(400)
+      expect(response.status).toBeLessThan(500)
+      expect(JSON.parse(response.body)).toMatchObject({ code: expect.any(String) })
+    }
+    expect((await fetch(`${url}health`)).status).toBe(200)
+    expect(cli.child.exitCode).toBeNull()
+    expect(cli.output().stderr).toBe('')
   })
 
   it('stops start-up with one line naming a bad variable', async () => {

@@ -66,6 +66,35 @@ describe('loadConfig', () => {
     })
   })
 
+  it('applies the documented network limits', () => {
+    expect(loadConfig({})).toMatchObject({
+      corsOrigins: '*',
+      maxClientBufferBytes: 4 * 1024 * 1024,
+      maxUnauthenticated: 1000,
+      connectTimeoutMs: 10_000,
+      authFailuresPerMin: 20,
+      authAddressesMax: 10_000,
+      httpHeadersTimeoutMs: 10_000,
+      httpRequestTimeoutMs: 30_000,
+      httpKeepAliveTimeoutMs: 5000,
+      httpIdleTimeoutMs: 60_000,
+    })
+  })
+
+  it('reads CORS_ORIGINS as a comma list of origins, normalized as browsers send them', () => {
+    expect(
+      loadConfig({
+        CORS_ORIGINS: ' https://App.Example.com/ ,http://localhost:3000,app://wa-link-hub',
+      }).corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000', 'app://wa-link-hub'])
+  })
+
+  it('refuses an HTTP request timeout shorter than the headers timeout', () => {
+    expect(() =>
+      loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '4000' }),
+    ).toThrow(/HTTP_REQUEST_TIMEOUT_MS=4000 is invalid: must be at least HTTP_HEADERS_TIMEOUT_MS/)
+  })
+
   it('lets LOG_LEVEL win over DEBUG', () => {
     expect(loadConfig({ DEBUG: '1', LOG_LEVEL: 'warn' }).logLevel).toBe('warn')
   })
@@ -82,6 +111,17 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_PER_S', 'fast'],
     ['MAX_SESSIONS', '0'],
     ['MAX_PENDING_PER_CLIENT', 'many'],
+    ['CORS_ORIGINS', 'https://app.example.com/path'],
+    ['CORS_ORIGINS', 'app.example.com'],
+    ['CORS_ORIGINS', ','],
+    ['MAX_CLIENT_BUFFER_BYTES', '1024'],
+    ['MAX_UNAUTHENTICATED', '0'],
+    ['CONNECT_TIMEOUT_MS', '10'],
+    ['AUTH_FAILURES_PER_MIN', '0'],
+    ['AUTH_ADDRESSES_MAX', 'many'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '0'],
+    ['HTTP_IDLE_TIMEOUT_MS', '-5'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', '1e3'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     let error: unknown
     try {

@@ -56,7 +56,14 @@ describe('durable before announced', () => {
       provider,
       store: new SessionStore(store, silentLogger),
       broadcaster,
-      metrics: createMetrics({ clients: () => 0, sessions: () => emptyCounts() }),
+      metrics: createMetrics({
+        clients: () => 0,
+        sessions: () => emptyCounts(),
+        unauthenticated: () => 0,
+        clientBuffers: () => ({ total: 0, max: 0 }),
+        authAddresses: () => 0,
+        limits: {},
+      }),
       onChange: (status) => changes.push(status.status),
     })
     await manager.requestLink('slow-disk', undefined, () => undefined)

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { configuredLimits } from '../../server/config'
 import type { QrCodeEvent } from '../../server/protocol'
 import { nextEvent, startTestHub, type TestHub } from '../helpers/hub'
 
@@ -58,6 +59,26 @@ describe('HTTP endpoints', () => {
     expect(text).toMatch(/^wa_link_hub_qr_renders_total \d+$/m)
     expect(text).toMatch(/^wa_link_hub_nodejs_eventloop_lag_seconds /m)
     socket.close()
+  })
+
+  it('GET /metrics shows every configured limit and the network counters from zero', async () => {
+    const text = await (await t.fetch('/metrics')).text()
+    for (const [name, value] of Object.entries(configuredLimits(t.config))) {
+      expect(text).toContain(`wa_link_hub_limit{name="${name}"} ${value}\n`)
+    }
+    for (const series of [
+      'wa_link_hub_clients_dropped_total{reason="buffer_full"} 0',
+      'wa_link_hub_connections_refused_total{reason="unauthenticated_limit"} 0',
+      'wa_link_hub_connections_refused_total{reason="origin"} 0',
+      'wa_link_hub_auth_rate_limited_total{kind="socket"} 0',
+      'wa_link_hub_faults_total{origin="uncaughtException"} 0',
+      'wa_link_hub_http_client_errors_total{code="request_timeout"} 0',
+    ]) {
+      expect(text).toContain(`${series}\n`)
+    }
+    expect(text).toMatch(/^wa_link_hub_unauthenticated_connections \d+$/m)
+    expect(text).toMatch(/^wa_link_hub_client_buffer_bytes\{clients="all"\} \d+$/m)
+    expect(text).toMatch(/^wa_link_hub_auth_tracked_addresses \d+$/m)
   })
 
   describe('simulate-scan', () => {
