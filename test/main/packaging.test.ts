@@ -37,6 +37,30 @@ describe('electron-builder.yml', () => {
     ).toBe(false)
   })
 
+  it('flips the Electron fuses that close the packaged app to code from outside it', () => {
+    // electron-builder passes these to @electron/fuses when it packs (issue #14). A fuse left out
+    // keeps Electron's default, which for each of these is the open one.
+    expect(builderConfig.electronFuses).toEqual({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      onlyLoadAppFromAsar: true,
+      enableEmbeddedAsarIntegrityValidation: true,
+      enableCookieEncryption: true,
+      grantFileProtocolExtraPrivileges: false,
+    })
+  })
+
+  it('ships a main process that needs nothing those fuses switch off', () => {
+    // runAsNode off breaks child_process.fork (it relaunches Electron as Node); the file: fuse
+    // matters only to a page loaded with loadFile or a file: URL. The built main does neither.
+    const built = readFileSync(new URL('out/main/index.js', root), 'utf8')
+    expect(built).not.toMatch(/["'](node:)?child_process["']/)
+    expect(built).not.toContain('ELECTRON_RUN_AS_NODE')
+    expect(built).not.toContain('loadFile(')
+    expect(built).not.toMatch(/loadURL\(\s*["'`]file:/)
+  })
+
   it('has an icon for every tray state, rendered from the one SVG', () => {
     for (const state of ['stopped', 'running', 'linked', 'error']) {
       for (const suffix of ['', '@2x']) {
