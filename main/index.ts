@@ -11,6 +11,7 @@ import { APP_URL, handleAppScheme, registerAppScheme } from './app-protocol'
 import { createHubHost } from './hub-host'
 import { push, setupIpc } from './ipc'
 import { createAppLogger } from './logger'
+import { installSafetyNet } from './safety-net'
 import { defaultSettings, loadSettings } from './settings'
 import { createTray, type TrayState } from './tray'
 import { createMainWindow } from './window'
@@ -56,6 +57,10 @@ async function main(): Promise<void> {
     level: envConfig?.logLevel ?? 'info',
     console: !app.isPackaged,
   })
+  // From here on an error nobody caught is logged and the app carries on. Before this point only
+  // the lock and the event wiring ran; main() reports its own failure.
+  installSafetyNet(logger.app)
+
   const userData = app.getPath('userData')
   const settings = await loadSettings(userData, defaultSettings(envConfig))
   const host = createHubHost({
