@@ -22,6 +22,8 @@ export interface HubHostOptions {
   logger: AppLogger
   webRoot?: string
   providerFactory?: ProviderFactory
+  /** The data key unwrapped from the OS keystore (main/data-key.ts), handed to every hub built. */
+  dataKey?: Buffer
 }
 
 /**
@@ -70,6 +72,7 @@ export function createHubHost(options: HubHostOptions): HubHost {
         logger: logger.file,
         webRoot: options.webRoot,
         providerFactory: options.providerFactory,
+        dataKey: options.dataKey,
       })
       created.events.on('state', publish)
       created.events.on('clients', publish)

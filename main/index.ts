@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { loadConfig, type Config } from '../server/config'
 import { displayHost } from '../server/hub'
 import { APP_URL, handleAppScheme, registerAppScheme } from './app-protocol'
+import { openDataKey } from './data-key'
 import { createHubHost } from './hub-host'
 import { push, setupIpc } from './ipc'
 import { createAppLogger } from './logger'
@@ -63,12 +64,25 @@ async function main(): Promise<void> {
 
   const userData = app.getPath('userData')
   const settings = await loadSettings(userData, defaultSettings(envConfig))
+  const dataKey = await openDataKey({
+    folder: userData,
+    logger: logger.app,
+    consent: {
+      accepted: settings.unprotectedDataKeyAccepted,
+      accept: settings.acceptUnprotectedDataKey,
+    },
+  })
+  if ('quit' in dataKey) {
+    app.quit()
+    return
+  }
   const host = createHubHost({
     env,
     dataDir: userData,
     settings: settings.get,
     logger,
     webRoot: paths.webRoot,
+    dataKey: dataKey.key,
   })
 
   const page = handleAppScheme(paths.webRoot, () => displayHost(settings.get().host))
@@ -119,6 +133,7 @@ async function main(): Promise<void> {
     settings,
     logs: logger,
     openLogsFolder,
+    dataKey: dataKey.status,
   })
 
   // Quit waits for the server to stop, so sessions are flushed to disk first.

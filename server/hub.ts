@@ -70,6 +70,7 @@ export interface HubOptions {
   webRoot?: string
   /** Replaces the provider chosen by `config.provider` (tests inject fakes here). */
   providerFactory?: ProviderFactory
+  dataKey?: Buffer
 }
 
 export class HubStartError extends Error {

@@ -274,6 +274,7 @@ describe('preload', () => {
       server: ['connectionInfo', 'onStatus', 'start', 'status', 'stop'],
       logs: ['onEntry', 'openFolder', 'recent'],
       settings: ['get', 'set'],
+      dataKey: ['status'],
     })
     for (const verbs of Object.values(hub)) {
       for (const verb of Object.values(verbs as object)) expect(typeof verb).toBe('function')
