@@ -10,7 +10,7 @@ import type { HubOptions } from '../../server/hub'
 import type { Logger } from '../../server/logger'
 import { freePort } from '../helpers/hub'
 import { fake } from '../mocks/electron'
-import { launchApp, quitApp, until } from './launch'
+import { launchApp, launchUntilQuit, quitApp } from './launch'
 
 // Every hub the app builds, with the options it was given: the data key must reach it.
 const hubOptions = vi.hoisted(() => [] as HubOptions[])
@@ -180,10 +180,7 @@ describe('without a keyring (Linux, basic_text)', () => {
 
   it('in the app: Quit ends it before any window or hub; Continue runs the hub with the key and tells the window', async () => {
     fake.messageBoxAnswers.push('Quit')
-    vi.resetModules()
-    await import('../../main/index')
-    fake.app._becomeReady()
-    await until(() => fake.quitted)
+    await launchUntilQuit()
     expect(fake.windows).toHaveLength(0)
     expect(hubOptions).toHaveLength(0)
 
@@ -277,6 +274,20 @@ describe('a wrapped key that no longer unwraps', () => {
 })
 
 describe('in the app', () => {
+  it('the window cannot give the consent to run without OS protection, nor read it', async () => {
+    const { hub } = await launchApp()
+    await expect(hub.settings.set({ unprotectedDataKeyAccepted: true } as object)).rejects.toThrow(
+      /invalid setting/,
+    )
+    expect(await hub.settings.get()).not.toHaveProperty('unprotectedDataKeyAccepted')
+    await quitApp()
+
+    fake.reset({ userData: folder })
+    fake.safeStorage.backend = 'basic_text'
+    await launchUntilQuit() // asked, and the box dismissed: Quit
+    expect(fake.messageBoxes).toHaveLength(1)
+  })
+
   it('hands the same unwrapped key to every hub it builds, across restarts and relaunches', async () => {
     const { hub } = await launchApp()
     expect(await hub.dataKey.status()).toEqual({ protection: 'os', backend: 'gnome_libsecret' })

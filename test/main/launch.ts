@@ -59,6 +59,15 @@ export async function launchApp(
   return { hub, renderer }
 }
 
+/** Launches the app where it is expected to quit on its own before it opens a window. */
+export async function launchUntilQuit(): Promise<void> {
+  processListeners = listenersNow()
+  vi.resetModules()
+  await import('../../main/index')
+  fake.app._becomeReady()
+  await until(() => fake.quitted)
+}
+
 /** Quits like a person choosing Quit, and waits until the app has really gone. */
 export async function quitApp(): Promise<void> {
   if (!fake.quitted) {
