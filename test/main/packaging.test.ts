@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { Ajv } from 'ajv'
 import { parse } from 'yaml'
 import { describe, expect, it } from 'vitest'
+import { filesOf, isNativeCode, isUnpacked, productionPackages } from '../helpers/packaged-app'
 
 const require = createRequire(import.meta.url)
 const root = new URL('../../', import.meta.url)
@@ -59,6 +60,22 @@ describe('electron-builder.yml', () => {
     expect(built).not.toContain('ELECTRON_RUN_AS_NODE')
     expect(built).not.toContain('loadFile(')
     expect(built).not.toMatch(/loadURL\(\s*["'`]file:/)
+  })
+
+  it('unpacks from app.asar exactly the packages of the run-time tree that carry native code', () => {
+    // Derived from what is installed, not from a copy of the list: a new native dependency, or a
+    // Baileys release that brings one, fails here until electron-builder.yml unpacks it.
+    const patterns = builderConfig.asarUnpack as string[]
+    const packages = productionPackages()
+    expect(packages).toContain('node_modules/@whiskeysockets/baileys')
+    const native = packages.filter((dir) => filesOf(dir).some((file) => isNativeCode(file)))
+    expect(native.length).toBeGreaterThan(0) // sharp's build for this platform, with libvips
+    for (const dir of packages) {
+      // A native package goes out whole: its addon finds the libraries beside it by relative path.
+      // Anything else unpacked would only leave the archive and its integrity check.
+      const expected = native.includes(dir)
+      for (const file of filesOf(dir)) expect(isUnpacked(file, patterns), file).toBe(expected)
+    }
   })
 
   it('has an icon for every tray state, rendered from the one SVG', () => {
