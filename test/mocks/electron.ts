@@ -417,8 +417,12 @@ export type LinuxStorageBackend =
  * what it encrypted before; v10 data still decrypts once a keyring exists, with `shouldReEncrypt`.
  */
 class SafeStorage {
-  /** Test knobs: what Chromium selected on this "machine", and whether it offers encryption. */
+  /** Test knob: the secret store Chromium selected on this "machine". */
   backend: LinuxStorageBackend = 'gnome_libsecret'
+  /**
+   * Test knob: `isAsyncEncryptionAvailable()`'s answer after `ready`. Electron's source answers true
+   * once its encryptor is up; the documented contract (a Promise<boolean>) allows false.
+   */
   available = true
   /** The keyring is locked or its prompt was denied (Chromium: temporarily unavailable). */
   temporarilyUnavailable = false
