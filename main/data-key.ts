@@ -111,16 +111,16 @@ export async function openDataKey(options: DataKeyOptions): Promise<DataKeyOutco
 }
 
 async function probeKeystore(): Promise<Keystore> {
-  const available = await safeStorage.isAsyncEncryptionAvailable()
-  // Linux only: elsewhere Electron has no such method. basic_text means no keyring was found and
-  // safeStorage falls back to Chromium's fixed password (Electron's safeStorage docs).
-  const backend = process.platform === 'linux' ? safeStorage.getSelectedStorageBackend() : undefined
-  const protection: Protection = !available
-    ? 'none'
-    : backend === 'basic_text'
-      ? 'basic_text'
-      : 'os'
-  return { protection, ...(backend ? { backend } : {}) }
+  if (!(await safeStorage.isAsyncEncryptionAvailable())) return { protection: 'none' }
+  if (process.platform !== 'linux') return { protection: 'os' }
+  // Linux only (elsewhere Electron has no such method): basic_text means no keyring was found and
+  // safeStorage falls back to Chromium's fixed password (Electron's safeStorage docs). Chromium
+  // also marks what that password sealed with `v10` (a keyring's key writes `v11`): checked as
+  // well, as Electron's newer source names the backend only once its synchronous API has run.
+  const backend = safeStorage.getSelectedStorageBackend()
+  const sample = await safeStorage.encryptStringAsync('probe')
+  const fixedPassword = backend === 'basic_text' || sample.subarray(0, 3).toString() === 'v10'
+  return { protection: fixedPassword ? 'basic_text' : 'os', ...(backend ? { backend } : {}) }
 }
 
 const rank = (protection: Protection) => ['none', 'basic_text', 'os'].indexOf(protection)

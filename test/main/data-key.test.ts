@@ -193,6 +193,18 @@ describe('without a keyring (Linux, basic_text)', () => {
   })
 })
 
+describe('without a keyring, whatever name safeStorage gives the store', () => {
+  it('is still recognised by what the fixed password writes (v10), and asks', async () => {
+    fake.safeStorage.backend = 'basic_text'
+    fake.safeStorage.reportedBackend = ''
+    fake.messageBoxAnswers.push('Continue without OS protection')
+    const { status } = await started()
+    expect(fake.messageBoxes[0]!.message).toBe('No keyring to protect your WhatsApp credentials')
+    expect(status).toEqual({ protection: 'basic_text' })
+    expect(stored()).toMatchObject({ protection: 'basic_text' })
+  })
+})
+
 describe('when the OS offers no encryption at all', () => {
   it('asks, and keeps the key readable by the user only', async () => {
     fake.safeStorage.available = false

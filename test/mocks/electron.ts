@@ -430,10 +430,17 @@ class SafeStorage {
   private keystoreKey = randomBytes(32)
   private static readonly fixedPasswordKey = createHash('sha256').update('peanuts').digest()
 
+  /**
+   * Test knob: the name getSelectedStorageBackend gives, when not `backend`'s. Electron's newer
+   * source sets the name only when the synchronous API initialises, so an app that uses only the
+   * asynchronous one can read an empty string.
+   */
+  reportedBackend: string | undefined = undefined
+
   /** `getSelectedStorageBackend` exists on Linux only, like Electron's. */
   readonly getSelectedStorageBackend =
     process.platform === 'linux'
-      ? (): LinuxStorageBackend => (fake.app.isReady() ? this.backend : 'unknown')
+      ? (): string => (fake.app.isReady() ? (this.reportedBackend ?? this.backend) : 'unknown')
       : undefined
 
   async isAsyncEncryptionAvailable(): Promise<boolean> {
@@ -480,6 +487,7 @@ class SafeStorage {
   }
   _reset(): void {
     this.backend = 'gnome_libsecret'
+    this.reportedBackend = undefined
     this.available = true
     this.temporarilyUnavailable = false
   }
