@@ -10,7 +10,8 @@ import { extname, isAbsolute, join, relative } from 'node:path'
 import { contentSecurityPolicy } from '../server/csp'
 
 const SCHEME = 'app'
-const APP_ORIGIN = `${SCHEME}://wa-link-hub`
+/** The window page's origin, as it sends it in `Origin`. */
+export const APP_ORIGIN = `${SCHEME}://wa-link-hub`
 export const APP_URL = `${APP_ORIGIN}/index.html`
 
 const CONTENT_TYPES: Record<string, string> = {

@@ -1,7 +1,9 @@
 import type { ConnectionInfo, ServerStatus, Settings } from '../preload/api'
 import { ConfigError, loadConfig } from '../server/config'
 import { createHub, HubStartError, type Hub, type HubStatus } from '../server/hub'
+import type { FaultOrigin } from '../server/metrics'
 import type { ProviderFactory } from '../server/providers'
+import { APP_ORIGIN } from './app-protocol'
 import type { AppLogger } from './logger'
 
 export interface HubHost {
@@ -12,6 +14,8 @@ export interface HubHost {
   restart(): Promise<ServerStatus>
   status(): ServerStatus
   connectionInfo(): ConnectionInfo | null
+  /** Counts a failure nobody caught in the running hub's /metrics. */
+  recordFault(origin: FaultOrigin): void
   onStatus(listener: (status: ServerStatus) => void): () => void
 }
 
@@ -22,6 +26,8 @@ export interface HubHostOptions {
   logger: AppLogger
   webRoot?: string
   providerFactory?: ProviderFactory
+  /** The data key unwrapped from the OS keystore (main/data-key.ts), handed to every hub built. */
+  dataKey?: Buffer
 }
 
 /**
@@ -65,11 +71,14 @@ export function createHubHost(options: HubHostOptions): HubHost {
         provider: settings.provider,
         dataDir: options.dataDir,
       })
+      // CORS_ORIGINS limits browsers; the app's own window stays allowed.
+      if (config.corsOrigins !== '*') config.corsOrigins = [...config.corsOrigins, APP_ORIGIN]
       configError = undefined
       const created = createHub(config, {
         logger: logger.file,
         webRoot: options.webRoot,
         providerFactory: options.providerFactory,
+        dataKey: options.dataKey,
       })
       created.events.on('state', publish)
       created.events.on('clients', publish)
@@ -114,6 +123,7 @@ export function createHubHost(options: HubHostOptions): HubHost {
     },
     status: () => compute(),
     connectionInfo: () => hub?.connectionInfo() ?? null,
+    recordFault: (origin) => hub?.recordFault(origin),
     onStatus(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)

@@ -7,7 +7,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, type Config } from '../server/config'
 import { displayHost } from '../server/hub'
+import type { FaultOrigin } from '../server/metrics'
+import { installSafetyNet } from '../server/safety-net'
 import { APP_URL, handleAppScheme, registerAppScheme } from './app-protocol'
+import { openDataKey } from './data-key'
 import { createHubHost } from './hub-host'
 import { push, setupIpc } from './ipc'
 import { createAppLogger } from './logger'
@@ -56,15 +59,34 @@ async function main(): Promise<void> {
     level: envConfig?.logLevel ?? 'info',
     console: !app.isPackaged,
   })
+  // From here on an error nobody caught is logged and the app carries on. Before this point only
+  // the lock and the event wiring ran; main() reports its own failure.
+  let countFault = (_origin: FaultOrigin): void => undefined
+  installSafetyNet(logger.app, (origin) => countFault(origin))
+
   const userData = app.getPath('userData')
   const settings = await loadSettings(userData, defaultSettings(envConfig))
+  const dataKey = await openDataKey({
+    folder: userData,
+    logger: logger.app,
+    consent: {
+      accepted: settings.unprotectedDataKeyAccepted,
+      accept: settings.acceptUnprotectedDataKey,
+    },
+  })
+  if ('quit' in dataKey) {
+    app.quit()
+    return
+  }
   const host = createHubHost({
     env,
     dataDir: userData,
     settings: settings.get,
     logger,
     webRoot: paths.webRoot,
+    dataKey: dataKey.key,
   })
+  countFault = (origin) => host.recordFault(origin)
 
   const page = handleAppScheme(paths.webRoot, () => displayHost(settings.get().host))
   const openWindow = () =>
@@ -114,6 +136,7 @@ async function main(): Promise<void> {
     settings,
     logs: logger,
     openLogsFolder,
+    dataKey: dataKey.status,
   })
 
   // Quit waits for the server to stop, so sessions are flushed to disk first.

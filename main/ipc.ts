@@ -1,7 +1,13 @@
 import type { BrowserWindow } from 'electron'
 import { ipcMain, type WebContents } from 'electron'
 import { z } from 'zod'
-import { IpcChannel, type InvokeChannel, type LogEntry, type PushMessage } from '../preload/api'
+import {
+  IpcChannel,
+  type DataKeyStatus,
+  type InvokeChannel,
+  type LogEntry,
+  type PushMessage,
+} from '../preload/api'
 import type { Logger } from '../server/logger'
 import type { HubHost } from './hub-host'
 import type { SettingsStore } from './settings'
@@ -58,6 +64,7 @@ export interface IpcDependencies {
   settings: SettingsStore
   logs: { recent(limit?: number): LogEntry[] }
   openLogsFolder: () => Promise<void>
+  dataKey: DataKeyStatus
 }
 
 /** Answers every channel of the DesktopApi contract. Returns a function that removes them. */
@@ -70,6 +77,7 @@ export function setupIpc(deps: IpcDependencies): () => void {
   ipc.handle(IpcChannel.serverConnectionInfo, noArgs, () => host.connectionInfo())
   ipc.handle(IpcChannel.logsRecent, optionalLimit, (limit) => deps.logs.recent(limit))
   ipc.handle(IpcChannel.logsOpenFolder, noArgs, () => deps.openLogsFolder())
+  ipc.handle(IpcChannel.dataKeyStatus, noArgs, () => deps.dataKey)
   ipc.handle(IpcChannel.settingsGet, noArgs, () => settings.get())
   ipc.handle(IpcChannel.settingsSet, z.tuple([z.unknown()]), async (patch) => {
     const { settings: next, changed } = await settings.set(patch)

@@ -7,25 +7,35 @@ import { writeFileAtomic } from '../server/store/atomic-file'
 
 const SETTINGS_FILE = 'settings.json'
 
-export const settingsPatchSchema = z
-  .object({
-    port: z.number().int().min(1).max(65535),
-    host: z
-      .string()
-      .trim()
-      .min(1)
-      .max(255)
-      .regex(/^[A-Za-z0-9.:[\]-]+$/, 'host must be an address or a name'),
-    provider: z.enum(['simulated', 'baileys']),
-    closeToTray: z.boolean(),
-  })
+const settingsFields = z.object({
+  port: z.number().int().min(1).max(65535),
+  host: z
+    .string()
+    .trim()
+    .min(1)
+    .max(255)
+    .regex(/^[A-Za-z0-9.:[\]-]+$/, 'host must be an address or a name'),
+  provider: z.enum(['simulated', 'baileys']),
+  closeToTray: z.boolean(),
+})
+
+/** What the window may change. */
+export const settingsPatchSchema = settingsFields.partial().strict()
+
+/** The file also keeps choices only main makes, from its own dialogs: never set from the window. */
+const savedSchema = settingsFields
+  .extend({ unprotectedDataKeyAccepted: z.boolean() })
   .partial()
   .strict()
+type Saved = Settings & { unprotectedDataKeyAccepted?: boolean }
 
 export interface SettingsStore {
   get(): Settings
   /** Validates, persists atomically, and returns the new settings. */
   set(patch: unknown): Promise<{ settings: Settings; changed: (keyof Settings)[] }>
+  /** The user chose to keep the data key without OS protection (main's dialog, remembered). */
+  unprotectedDataKeyAccepted(): boolean
+  acceptUnprotectedDataKey(): Promise<void>
 }
 
 /**
@@ -34,17 +44,27 @@ export interface SettingsStore {
  */
 export async function loadSettings(folder: string, defaults: Settings): Promise<SettingsStore> {
   const path = join(folder, SETTINGS_FILE)
-  let current: Settings = { ...defaults }
+  let current: Saved = { ...defaults }
   try {
-    const saved = settingsPatchSchema.safeParse(JSON.parse(await readFile(path, 'utf8')))
+    const saved = savedSchema.safeParse(JSON.parse(await readFile(path, 'utf8')))
     if (saved.success) current = { ...defaults, ...saved.data }
   } catch {
     // missing or unreadable: defaults
   }
   let writes = Promise.resolve()
+  const save = async (next: Saved) => {
+    current = next
+    const text = `${JSON.stringify(current, null, 2)}\n`
+    writes = writes.catch(() => undefined).then(() => writeFileAtomic(path, text))
+    await writes
+  }
+  const visible = (): Settings => {
+    const { unprotectedDataKeyAccepted: _, ...settings } = current
+    return settings
+  }
 
   return {
-    get: () => ({ ...current }),
+    get: visible,
     async set(patch) {
       const result = settingsPatchSchema.safeParse(patch)
       if (!result.success) {
@@ -58,12 +78,11 @@ export async function loadSettings(folder: string, defaults: Settings): Promise<
       const changed = (Object.keys(parsed) as (keyof Settings)[]).filter(
         (key) => next[key] !== current[key],
       )
-      current = next
-      const text = `${JSON.stringify(current, null, 2)}\n`
-      writes = writes.catch(() => undefined).then(() => writeFileAtomic(path, text))
-      await writes
-      return { settings: { ...current }, changed }
+      await save(next)
+      return { settings: visible(), changed }
     },
+    unprotectedDataKeyAccepted: () => current.unprotectedDataKeyAccepted === true,
+    acceptUnprotectedDataKey: () => save({ ...current, unprotectedDataKeyAccepted: true }),
   }
 }
 

@@ -13,6 +13,7 @@ export const IpcChannel = {
   logsOpenFolder: 'hub:logs:open-folder',
   settingsGet: 'hub:settings:get',
   settingsSet: 'hub:settings:set',
+  dataKeyStatus: 'hub:data-key:status',
   /** The one push channel, main → window: every hub event travels on it. */
   push: 'hub:push',
 } as const
@@ -66,6 +67,26 @@ export interface Settings {
   closeToTray: boolean
 }
 
+/**
+ * How the key that seals linked accounts' credentials, sessions and the access token is kept on
+ * this computer. Fixed for the app's run: it is settled at start-up, before the server starts.
+ */
+export interface DataKeyStatus {
+  /**
+   * `os`: wrapped by the OS keystore (Keychain, DPAPI, libsecret/KWallet). `basic_text`: Linux
+   * without a keyring, wrapped with Chromium's fixed password: readable by anyone who can read the
+   * file. `none`: the OS offered no encryption; the file's permissions are its only protection.
+   */
+  protection: 'os' | 'basic_text' | 'none'
+  /** Linux: the secret store Electron selected (`gnome_libsecret`, `kwallet5`, `basic_text`, ...). */
+  backend?: string
+  /**
+   * The previous key could not be unlocked and the user chose a new one this start: accounts
+   * linked before must be linked again. The old key's file is kept under this name.
+   */
+  unreadableKeptAs?: string
+}
+
 export type PushMessage =
   { kind: 'status'; status: ServerStatus } | { kind: 'log'; entry: LogEntry }
 
@@ -88,5 +109,8 @@ export interface DesktopApi {
   settings: {
     get(): Promise<Settings>
     set(patch: Partial<Settings>): Promise<Settings>
+  }
+  dataKey: {
+    status(): Promise<DataKeyStatus>
   }
 }

@@ -33,6 +33,9 @@ const api: DesktopApi = {
     get: () => ipcRenderer.invoke(IpcChannel.settingsGet),
     set: (patch) => ipcRenderer.invoke(IpcChannel.settingsSet, patch),
   },
+  dataKey: {
+    status: () => ipcRenderer.invoke(IpcChannel.dataKeyStatus),
+  },
 }
 
 contextBridge.exposeInMainWorld('hub', api)

@@ -2,6 +2,7 @@ import { useEffect } from 'react'
 import type { DesktopApi, LogEntry } from '../../preload/api'
 import { ActivityLog } from './components/ActivityLog'
 import { ConnectionBadge } from './components/ConnectionBadge'
+import { DataKeyNotice } from './components/DataKeyNotice'
 import { ServerControls } from './components/ServerControls'
 import { SessionList } from './components/SessionList'
 import { SessionPanel } from './components/SessionPanel'
@@ -44,6 +45,7 @@ function DesktopShell({ desktop, transport }: { desktop: DesktopApi; transport: 
   const access = useDesktopAccess(desktop)
   return (
     <Hub url={access.url} token={access.token} transport={transport} desktop={desktop}>
+      <DataKeyNotice desktop={desktop} />
       <ServerControls desktop={desktop} status={access.server} />
       <SettingsForm desktop={desktop} />
     </Hub>

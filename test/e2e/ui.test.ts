@@ -197,6 +197,9 @@ describe('web UI with the desktop bridge', () => {
               get: () => record('settings.get', {}),
               set: () => record('settings.set', {}),
             },
+            dataKey: {
+              status: () => record('dataKey.status', { protection: 'os', backend: 'kwallet6' }),
+            },
           },
         })
       },
@@ -213,7 +216,10 @@ describe('web UI with the desktop bridge', () => {
       .poll(() =>
         page.evaluate(() => (globalThis as unknown as { __hubCalls: string[] }).__hubCalls),
       )
-      .toEqual(expect.arrayContaining(['connectionInfo', 'stop', 'logs.openFolder']))
+      .toEqual(
+        expect.arrayContaining(['connectionInfo', 'stop', 'logs.openFolder', 'dataKey.status']),
+      )
+    expect(await page.getByTestId('data-key-notice').count()).toBe(0)
     await screenshot(page, 'desktop-controls')
   })
 })

@@ -1,12 +1,14 @@
 // @vitest-environment node
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import { io } from 'socket.io-client'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { DesktopApi, LogEntry, ServerStatus } from '../../preload/api'
 import { IpcChannel } from '../../preload/api'
 import { freePort } from '../helpers/hub'
 import { fake, WebContents } from '../mocks/electron'
-import { launchApp, quitApp, until } from './launch'
+import { appFaultListeners, launchApp, quitApp, until } from './launch'
 
 let userData: string | undefined
 
@@ -45,6 +47,17 @@ describe('launch', () => {
     expect(menuLabels()).toContain('Stop server')
     expect(tray().image.path).toMatch(/tray[/\\]running\.png$/)
     socket.close()
+  })
+
+  it('keeps its own window allowed when CORS_ORIGINS limits browsers', async () => {
+    vi.stubEnv('CORS_ORIGINS', 'https://shop.example.com')
+    const { hub } = await launchApp()
+    const { url } = (await hub.server.connectionInfo())!
+    const handshake = (origin: string) =>
+      fetch(`${url}socket.io/?EIO=4&transport=polling`, { headers: { Origin: origin } })
+    expect((await handshake('app://wa-link-hub')).status).toBe(200)
+    expect((await handshake('https://shop.example.com')).status).toBe(200)
+    expect((await handshake('https://elsewhere.example.com')).status).toBe(403)
   })
 
   it('Stop and Start from the tray menu close and reopen the port', async () => {
@@ -272,10 +285,47 @@ describe('preload', () => {
       server: ['connectionInfo', 'onStatus', 'start', 'status', 'stop'],
       logs: ['onEntry', 'openFolder', 'recent'],
       settings: ['get', 'set'],
+      dataKey: ['status'],
     })
     for (const verbs of Object.values(hub)) {
       for (const verb of Object.values(verbs as object)) expect(typeof verb).toBe('function')
     }
+  })
+})
+
+describe('safety net', () => {
+  it('logs an error nobody caught with its origin and stack, to main.log and the window; app and hub keep going', async () => {
+    const { hub } = await launchApp()
+    const [onException] = appFaultListeners('uncaughtException')
+    const [onRejection] = appFaultListeners('unhandledRejection')
+    expect(onException).toBeDefined()
+    expect(onRejection).toBeDefined()
+    // What Node does with a throw in a timer, and with a rejection nobody awaits
+    onException!(new Error('a timer went wrong'), 'uncaughtException')
+    onRejection!('a plain string rejection', Promise.resolve())
+
+    const faults = (await hub.logs.recent()).filter((entry) =>
+      entry.message.startsWith('Unexpected failure'),
+    )
+    expect(faults).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        fields: expect.objectContaining({
+          origin: 'uncaughtException',
+          error: 'a timer went wrong',
+          stack: expect.stringContaining('desktop.test.ts'),
+        }),
+      }),
+      expect.objectContaining({
+        fields: { origin: 'unhandledRejection', error: 'a plain string rejection' },
+      }),
+    ])
+    const logFile = join(fake.app.getPath('logs'), 'main.log')
+    await until(() => readFileSync(logFile, 'utf8').includes('error="a timer went wrong"'))
+    expect(fake.quitted).toBe(false)
+    expect(fake.app.exitCode).toBeUndefined()
+    const info = (await hub.server.connectionInfo())!
+    expect((await fetch(`${info.url}health`)).status).toBe(200)
   })
 })
 

@@ -41,6 +41,7 @@ export async function until(
 export async function launchApp(
   options: { waitForRunning?: boolean; entry?: 'sources' | 'bundle' } = {},
 ) {
+  processListeners = listenersNow()
   vi.resetModules()
   if (options.entry === 'bundle') await import(/* @vite-ignore */ BUILT_MAIN)
   else await import('../../main/index')
@@ -58,9 +59,36 @@ export async function launchApp(
   return { hub, renderer }
 }
 
+/** Launches the app where it is expected to quit on its own before it opens a window. */
+export async function launchUntilQuit(): Promise<void> {
+  processListeners = listenersNow()
+  vi.resetModules()
+  await import('../../main/index')
+  fake.app._becomeReady()
+  await until(() => fake.quitted)
+}
+
 /** Quits like a person choosing Quit, and waits until the app has really gone. */
 export async function quitApp(): Promise<void> {
-  if (fake.quitted) return
-  fake.app.quit()
-  await until(() => fake.quitted)
+  if (!fake.quitted) {
+    fake.app.quit()
+    await until(() => fake.quitted)
+  }
+  // The real process ends here; this one goes on to the next test, so drop what main installed.
+  for (const event of FAULT_EVENTS)
+    for (const listener of appFaultListeners(event)) processEvents.off(event, listener)
+}
+
+type FaultEvent = 'uncaughtException' | 'unhandledRejection'
+type Listener = (...args: unknown[]) => void
+const FAULT_EVENTS: FaultEvent[] = ['uncaughtException', 'unhandledRejection']
+const processEvents: NodeJS.EventEmitter = process
+const listenersNow = () =>
+  new Map(FAULT_EVENTS.map((event) => [event, processEvents.listeners(event) as Listener[]]))
+let processListeners = listenersNow()
+
+/** The process-level handlers the launched app added (its safety net). */
+export function appFaultListeners(event: FaultEvent): Listener[] {
+  const before = processListeners.get(event) ?? []
+  return (processEvents.listeners(event) as Listener[]).filter((l) => !before.includes(l))
 }

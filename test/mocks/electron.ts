@@ -5,6 +5,7 @@
  * single-instance lock, IPC between a renderer and main, contextBridge. `fake` holds the handles
  * tests use to drive it and look inside.
  */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -377,7 +378,7 @@ class Protocol {
 }
 
 // ---------------------------------------------------------------------------------------------
-// contextBridge, shell, clipboard, safeStorage
+// contextBridge, shell, clipboard
 
 export const contextBridge = {
   exposeInMainWorld(key: string, api: unknown): void {
@@ -404,10 +405,158 @@ export const clipboard = {
   readText: () => fake.clipboard,
 }
 
-export const safeStorage = {
-  isEncryptionAvailable: () => true,
-  encryptString: (text: string) => Buffer.from(`enc:${text}`),
-  decryptString: (buffer: Buffer) => buffer.toString().replace(/^enc:/, ''),
+export type LinuxStorageBackend =
+  'basic_text' | 'gnome_libsecret' | 'kwallet' | 'kwallet5' | 'kwallet6' | 'unknown'
+
+/**
+ * safeStorage's asynchronous API, the one the app uses: Electron 45's typings deprecate the
+ * synchronous encryptString and friends in its favour. Modelled on Electron's
+ * electron_api_safe_storage.cc and Chromium's Linux scheme: ciphertext starts with `v11` when
+ * the key lives in the OS keystore, `v10` when it was made with Chromium's fixed password (no
+ * keyring: `basic_text`). Before `ready` nothing works; a keystore that was reset cannot decrypt
+ * what it encrypted before; v10 data still decrypts once a keyring exists, with `shouldReEncrypt`.
+ */
+class SafeStorage {
+  /** Test knob: the secret store Chromium selected on this "machine". */
+  backend: LinuxStorageBackend = 'gnome_libsecret'
+  /**
+   * Test knob: `isAsyncEncryptionAvailable()`'s answer after `ready`. Electron's source answers true
+   * once its encryptor is up; the documented contract (a Promise<boolean>) allows false.
+   */
+  available = true
+  /** The keyring is locked or its prompt was denied (Chromium: temporarily unavailable). */
+  temporarilyUnavailable = false
+  /** The keystore's secret outlives the app, as the OS keystore does: reset() keeps it. */
+  private keystoreKey = randomBytes(32)
+  private static readonly fixedPasswordKey = createHash('sha256').update('peanuts').digest()
+
+  /**
+   * Test knob: the name getSelectedStorageBackend gives, when not `backend`'s. Electron's newer
+   * source sets the name only when the synchronous API initialises, so an app that uses only the
+   * asynchronous one can read an empty string.
+   */
+  reportedBackend: string | undefined = undefined
+
+  /** `getSelectedStorageBackend` exists on Linux only, like Electron's. */
+  readonly getSelectedStorageBackend =
+    process.platform === 'linux'
+      ? (): string => (fake.app.isReady() ? (this.reportedBackend ?? this.backend) : 'unknown')
+      : undefined
+
+  async isAsyncEncryptionAvailable(): Promise<boolean> {
+    return fake.app.isReady() && this.available
+  }
+  async encryptStringAsync(plainText: string): Promise<Buffer> {
+    this.assertReady()
+    if (!this.available)
+      throw new Error('Error while encrypting the text provided to safeStorage.encryptStringAsync.')
+    return this.keystore()
+      ? seal('v11', this.keystoreKey, plainText)
+      : seal('v10', SafeStorage.fixedPasswordKey, plainText)
+  }
+  async decryptStringAsync(
+    encrypted: Buffer,
+  ): Promise<{ shouldReEncrypt: boolean; result: string }> {
+    this.assertReady()
+    if (!Buffer.isBuffer(encrypted))
+      throw new Error('Expected the first argument of decryptStringAsync() to be a buffer')
+    if (encrypted.length === 0) return { shouldReEncrypt: false, result: '' }
+    const version = encrypted.subarray(0, 3).toString('latin1')
+    if (version === 'v11' && this.temporarilyUnavailable)
+      throw new Error(
+        'safeStorage.decryptStringAsync is temporarily unavailable. Please try again.',
+      )
+    const key =
+      version === 'v10'
+        ? SafeStorage.fixedPasswordKey
+        : version === 'v11' && this.keystore()
+          ? this.keystoreKey
+          : undefined
+    const result = key ? open(key, encrypted) : undefined
+    if (result === undefined)
+      throw new Error(
+        'Error while decrypting the ciphertext provided to safeStorage.decryptStringAsync.',
+      )
+    // A better key provider than the one that sealed this data is there now: rotate.
+    return { shouldReEncrypt: version === 'v10' && this.keystore(), result }
+  }
+
+  /** Test driver: the OS keystore lost its secret (a reset keychain, a new keyring). */
+  _resetKeystore(): void {
+    this.keystoreKey = randomBytes(32)
+  }
+  _reset(): void {
+    this.backend = 'gnome_libsecret'
+    this.reportedBackend = undefined
+    this.available = true
+    this.temporarilyUnavailable = false
+  }
+
+  private keystore(): boolean {
+    return process.platform !== 'linux' || this.backend !== 'basic_text'
+  }
+  private assertReady(): void {
+    if (!fake.app.isReady()) throw new Error('safeStorage cannot be used before app is ready')
+  }
+}
+
+function seal(version: 'v10' | 'v11', key: Buffer, text: string): Buffer {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()])
+  return Buffer.concat([Buffer.from(version, 'latin1'), iv, cipher.getAuthTag(), body])
+}
+
+function open(key: Buffer, sealed: Buffer): string | undefined {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(3, 15))
+    decipher.setAuthTag(sealed.subarray(15, 31))
+    return Buffer.concat([decipher.update(sealed.subarray(31)), decipher.final()]).toString('utf8')
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dialog
+
+export interface MessageBoxOptions {
+  message: string
+  type?: string
+  buttons?: string[]
+  defaultId?: number
+  cancelId?: number
+  title?: string
+  detail?: string
+}
+
+/** What a person does with the next message box: click the button with this label. */
+export type MessageBoxAnswer = string | ((options: MessageBoxOptions) => string)
+
+/**
+ * `showMessageBox` resolves with the button a person clicks: tests queue answers in
+ * `fake.messageBoxAnswers` (a function answers after doing something first, like unlocking the
+ * keyring). With none queued the box is dismissed (Esc), which Electron reports as `cancelId` — by
+ * default the first button labelled "cancel" or "no", else 0.
+ */
+export const dialog = {
+  async showMessageBox(
+    windowOrOptions: BrowserWindow | MessageBoxOptions,
+    maybeOptions?: MessageBoxOptions,
+  ): Promise<{ response: number; checkboxChecked: boolean }> {
+    const options = (maybeOptions ?? windowOrOptions) as MessageBoxOptions
+    const buttons = options.buttons ?? ['OK']
+    fake.messageBoxes.push(options)
+    const next = fake.messageBoxAnswers.shift()
+    const answer = typeof next === 'function' ? next(options) : next
+    if (answer !== undefined) {
+      const response = buttons.indexOf(answer)
+      if (response < 0) throw new Error(`no button "${answer}" in message box: ${options.message}`)
+      return { response, checkboxChecked: false }
+    }
+    const cancel = buttons.findIndex((label) => /^(cancel|no)$/i.test(label))
+    return { response: options.cancelId ?? (cancel >= 0 ? cancel : 0), checkboxChecked: false }
+  },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,6 +568,10 @@ function createFake() {
     app: new App(),
     ipcMain: new IpcMain(),
     protocol: new Protocol(),
+    safeStorage: new SafeStorage(),
+    /** Every message box shown, in order, and the button labels tests choose for the next ones. */
+    messageBoxes: [] as MessageBoxOptions[],
+    messageBoxAnswers: [] as MessageBoxAnswer[],
     /** The renderer process of the window under test. */
     ipcRenderer: new IpcRenderer(new WebContents()),
     windows: [] as BrowserWindow[],
@@ -461,6 +614,9 @@ function createFake() {
       state.mainWorld = {}
       state.rendererOf.clear()
       state.protocol._reset()
+      state.safeStorage._reset()
+      state.messageBoxes = []
+      state.messageBoxAnswers = []
       state.ipcRenderer = new IpcRenderer(new WebContents())
     },
   }
@@ -475,6 +631,7 @@ export const fake: ReturnType<typeof createFake> = ((globalThis as Record<string
 export const app = fake.app
 export const ipcMain = fake.ipcMain
 export const protocol = fake.protocol
+export const safeStorage = fake.safeStorage
 /** A getter-backed proxy: code that imported it keeps talking to the current renderer. */
 export const ipcRenderer = new Proxy({} as IpcRenderer, {
   get(_target, key) {
@@ -502,4 +659,5 @@ export default {
   shell,
   clipboard,
   safeStorage,
+  dialog,
 }

@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { DesktopApi, ServerStatus } from '../../preload/api'
+import type { DataKeyStatus, DesktopApi, ServerStatus } from '../../preload/api'
 import { App } from '../../renderer/src/App'
 import { qrEvent, statusEvent } from './events'
 import { fakeTransport } from './fake-socket'
@@ -270,7 +270,7 @@ describe('languages', () => {
 })
 
 describe('desktop window', () => {
-  function stubDesktop(status: ServerStatus) {
+  function stubDesktop(status: ServerStatus, dataKey: DataKeyStatus = { protection: 'os' }) {
     let statusListener: ((s: ServerStatus) => void) | undefined
     const desktop: DesktopApi = {
       server: {
@@ -312,6 +312,7 @@ describe('desktop window', () => {
           closeToTray: true,
         })),
       },
+      dataKey: { status: vi.fn(async () => dataKey) },
     }
     return { desktop, push: (next: ServerStatus) => act(() => statusListener?.(next)) }
   }
@@ -340,6 +341,32 @@ describe('desktop window', () => {
     fireEvent.click(within(controls).getByRole('button', { name: 'Open logs folder' }))
     expect(desktop.logs.openFolder).toHaveBeenCalledTimes(1)
     expect(await screen.findByText('from main process')).toBeTruthy()
+  })
+
+  it('warns when the data key has no OS protection, or replaced one that could not be unlocked', async () => {
+    const { desktop } = stubDesktop(running, {
+      protection: 'basic_text',
+      backend: 'basic_text',
+      unreadableKeptAs: 'data-key.json.unreadable-2026-01-02T03-04-05-000Z',
+    })
+    render(<App transport={fakeTransport().transport} desktop={desktop} language="en" />)
+    const notice = await screen.findByTestId('data-key-notice')
+    expect(notice.getAttribute('role')).toBe('alert')
+    expect(notice.textContent).toContain('No keyring protects your WhatsApp credentials')
+    expect(notice.textContent).toContain(
+      'accounts linked before must be linked again. The old key was kept as data-key.json.unreadable-2026-01-02T03-04-05-000Z.',
+    )
+  })
+
+  it('shows no data key notice when the OS keystore protects the key', async () => {
+    const { desktop } = stubDesktop(running, { protection: 'os', backend: 'gnome_libsecret' })
+    render(<App transport={fakeTransport().transport} desktop={desktop} language="en" />)
+    await screen.findByTestId('server-controls')
+    await waitFor(() => expect(desktop.dataKey.status).toHaveBeenCalled())
+    await act(async () => {
+      await vi.mocked(desktop.dataKey.status).mock.results[0]!.value
+    })
+    expect(screen.queryByTestId('data-key-notice')).toBeNull()
   })
 
   it('shows "Port 5001 is in use" plainly', async () => {

@@ -75,6 +75,12 @@ export const en = {
   'server.copied': 'Copied',
   'server.openLogs': 'Open logs folder',
   'error.dismiss': 'Dismiss',
+  'dataKey.basic_text':
+    'No keyring protects your WhatsApp credentials: their key is stored under a fixed password, so anyone who can read your files can read them. Install or unlock a keyring (GNOME Keyring, KWallet) and restart to protect them.',
+  'dataKey.none':
+    'This system cannot encrypt the key that protects your WhatsApp credentials: anyone who can read your files can read them.',
+  'dataKey.replaced':
+    'The previous data key could not be unlocked, so a new one was made: accounts linked before must be linked again. The old key was kept as {file}.',
   'settings.title': 'Settings',
   'settings.port': 'Port',
   'settings.host': 'Listen on',

@@ -79,6 +79,12 @@ export const es: Record<MessageKey, string> = {
   'server.copied': 'Copiado',
   'server.openLogs': 'Abrir carpeta de registros',
   'error.dismiss': 'Cerrar',
+  'dataKey.basic_text':
+    'Ningún llavero protege tus credenciales de WhatsApp: su clave se guarda con una contraseña fija, así que quien pueda leer tus archivos puede leerlas. Instala o desbloquea un llavero (GNOME Keyring, KWallet) y reinicia para protegerlas.',
+  'dataKey.none':
+    'Este sistema no puede cifrar la clave que protege tus credenciales de WhatsApp: quien pueda leer tus archivos puede leerlas.',
+  'dataKey.replaced':
+    'La clave de datos anterior no se pudo desbloquear y se creó una nueva: hay que volver a vincular las cuentas vinculadas antes. La clave antigua se guardó como {file}.',
   'settings.title': 'Ajustes',
   'settings.port': 'Puerto',
   'settings.host': 'Escuchar en',
