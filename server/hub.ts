@@ -11,6 +11,7 @@ import type { StatusEvent } from './protocol'
 import { createProvider, type ProviderFactory } from './providers'
 import { faultFields } from './safety-net'
 import { emptyCounts, SessionManager, type SessionCounts } from './sessions/session-manager'
+import { localCommands } from './sessions/session-commands'
 import { SessionStore } from './sessions/session-store'
 import { openStore } from './store'
 import type { Store } from './store/store'
@@ -236,11 +237,12 @@ async function openOn(
     metrics,
     onChange: (status) => events.emit('session', status),
   })
+  const sessions = localCommands(manager)
   registerSocketHandlers(io, {
     config,
     logger,
     metrics,
-    manager,
+    sessions,
     provider: provider.name,
     version: VERSION,
     onClientsChanged: (count) => events.emit('clients', count),
@@ -257,8 +259,8 @@ async function openOn(
       startedAt,
       logger,
       metrics,
-      manager,
-      clients,
+      sessions,
+      clients: async () => clients(),
       guard,
       origins,
       webRoot: options.webRoot,
