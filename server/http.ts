@@ -31,6 +31,7 @@ import {
 } from './protocol'
 import { answerRaw } from './raw-response'
 import { faultFields } from './safety-net'
+import type { FleetStats, HubHealth } from './backplane'
 import type { SessionCommands } from './sessions/session-commands'
 import { MAX_PAYLOAD_BYTES, SOCKET_IO_PATH, SOCKET_IO_REQUEST_IDLE_MS } from './socket'
 import { tokenMatches } from './token'
@@ -66,6 +67,8 @@ export interface HttpContext {
   sessions: SessionCommands
   /** Connected clients (of the whole fleet, when there is one). */
   clients: () => Promise<number>
+  health: () => HubHealth
+  fleetStats: () => Promise<FleetStats | undefined>
   guard: AuthGuard
   origins: OriginPolicy
   /** Built web UI (`out/renderer`); when missing a small page says how to build it. */
@@ -285,7 +288,14 @@ export function createHttpHandler(context: HttpContext) {
     }
     if (pathname === '/health') {
       allow(method, ['GET', 'HEAD'])
-      const body: HealthBody = { status: 'ok', version: context.version, uptime_s: uptime(context) }
+      const health = context.health()
+      // 200 even when degraded: the hub still serves the sessions it owns.
+      const body: HealthBody = {
+        status: health.status,
+        version: context.version,
+        uptime_s: uptime(context),
+        ...(health.redis ? { redis: health.redis } : {}),
+      }
       return sendJson(res, 200, body)
     }
     const isApi = pathname === '/stats' || pathname === '/metrics' || pathname.startsWith('/api/')
@@ -310,12 +320,17 @@ export function createHttpHandler(context: HttpContext) {
 
     if (pathname === '/stats') {
       allow(method, ['GET', 'HEAD'])
-      const [sessions, clients] = await Promise.all([context.sessions.counts(), context.clients()])
+      const [sessions, clients, fleet] = await Promise.all([
+        context.sessions.counts(),
+        context.clients(),
+        context.fleetStats(),
+      ])
       const body: StatsBody = {
         uptime_s: uptime(context),
         clients,
         sessions,
         provider: context.provider,
+        ...(fleet ? { fleet } : {}),
       }
       return sendJson(res, 200, body)
     }

@@ -1,6 +1,6 @@
 import { Server as EngineServer, type Socket as EngineSocket } from 'engine.io'
 import type { Duplex } from 'node:stream'
-import { Server, type Socket } from 'socket.io'
+import { Server, type ServerOptions, type Socket } from 'socket.io'
 import { WebSocketServer, type ServerOptions as WsServerOptions } from 'ws'
 import type { AuthGuard } from './auth-guard'
 import { capClientBuffers, type ClientBufferCap } from './client-buffers'
@@ -79,6 +79,8 @@ export interface SocketServerOptions {
   metrics: HubMetrics
   guard: AuthGuard
   origins: OriginPolicy
+  /** Rooms across processes (a fleet's Redis adapter); the in-memory adapter otherwise. */
+  adapter?: ServerOptions['adapter']
 }
 
 export interface SocketServer {
@@ -139,6 +141,7 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
   })
   const io: HubSocketServer = new Server({
     serveClient: false,
+    ...(options.adapter ? { adapter: options.adapter } : {}),
     // A connection that has not shown the token by then is closed.
     connectTimeout: config.connectTimeoutMs,
   })
@@ -182,7 +185,11 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
   return { io, engine, unauthenticated: () => unauthenticated.size, buffers }
 }
 
-export function createBroadcaster(io: HubSocketServer, metrics: HubMetrics): Broadcaster {
+export function createBroadcaster(
+  io: HubSocketServer,
+  metrics: HubMetrics,
+  fleet = false,
+): Broadcaster {
   return {
     toSession(sessionId, event, payload) {
       // Room fan-out: Socket.IO encodes the packet once for every member of the room.
@@ -192,6 +199,13 @@ export function createBroadcaster(io: HubSocketServer, metrics: HubMetrics): Bro
     subscriberCount(sessionId) {
       return io.sockets.adapter.rooms.get(roomOf(sessionId))?.size ?? 0
     },
+    // Asks every hub (the adapter's fetchSockets); only for sessions idle here.
+    ...(fleet
+      ? {
+          watchedElsewhere: async (sessionId: string) =>
+            (await io.in(roomOf(sessionId)).fetchSockets()).length > 0,
+        }
+      : {}),
   }
 }
 
