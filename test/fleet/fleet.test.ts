@@ -163,11 +163,25 @@ describe('a fleet of hubs on Redis', () => {
   })
 
   it('fails over after kill -9 of the owner: another hub resumes the account without a scan', async () => {
-    const { a, b, c } = await fleet()
-    await linkVia(a, 'survivor')
+    const { a, b, c } = await fleet({ MAX_PENDING_PER_CLIENT: '10' })
+    const onA = await linkVia(a, 'survivor')
+    // B and C get a session each, so the next one is A's again (ties stay where they are asked):
+    // a second session of A's, still waiting for a scan when A dies.
+    for (const id of ['filler-1', 'filler-2', 'unscanned']) {
+      expect(await onA.emitWithAck('get_qr', { session_id: id })).toMatchObject({ ok: true })
+      await sleep(150)
+    }
+    await eventually(async () => expect(await ownedBy(b)).toEqual({ A: 2, B: 1, C: 1 }))
     const onB = await fleetClient(b, sockets)
     await onB.emitWithAck('subscribe', { session_id: 'survivor' })
+    await onB.emitWithAck('subscribe', { session_id: 'unscanned' })
     const statuses = collect<StatusEvent>(onB, 'status')
+    const ended = nextEvent<DisconnectedEvent>(
+      onB,
+      'disconnected',
+      (d) => d.session_id === 'unscanned',
+      2000 + 5000,
+    )
     const codes = collect(onB, 'qr_code')
     let disconnected = false
     onB.on('disconnect', () => (disconnected = true))
@@ -178,22 +192,32 @@ describe('a fleet of hubs on Redis', () => {
     const back = await nextEvent<StatusEvent>(
       onB,
       'status',
-      (s) => s.status === 'authenticated' && !s.reconnecting,
+      (s) => s.session_id === 'survivor' && s.status === 'authenticated' && !s.reconnecting,
       2000 + 5000,
     )
     expect(Date.now() - killedAt).toBeLessThan(2000 + 5000)
     expect(back.user).toMatchObject({ name: 'Owner of survivor' })
-    expect(statuses.some((s) => s.reconnecting)).toBe(true)
+    expect(statuses.some((s) => s.session_id === 'survivor' && s.reconnecting)).toBe(true)
     expect(codes).toEqual([]) // no new scan
     expect(disconnected).toBe(false)
     const owners = await eventually(async () => {
       const owned = await ownedBy(c)
       expect(owned.A).toBeUndefined()
-      expect((owned.B ?? 0) + (owned.C ?? 0)).toBe(1)
+      // The fillers, and the linked account; the unscanned link is gone.
+      expect((owned.B ?? 0) + (owned.C ?? 0)).toBe(3)
       return owned
     })
     expect(owners).toBeTruthy()
+    // The unscanned link ended with its hub; its watchers heard so.
+    expect(await ended).toMatchObject({
+      reason: 'failed',
+      message: expect.stringMatching(/new code/),
+    })
     const onC = await fleetClient(c, sockets)
+    expect(await onC.emitWithAck('get_status', { session_id: 'unscanned' })).toMatchObject({
+      ok: false,
+      error: { code: 'unknown_session' },
+    })
     expect(
       await onC.emitWithAck('send_message', {
         session_id: 'survivor',
