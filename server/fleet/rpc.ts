@@ -57,10 +57,12 @@ export class Rpc {
 
   static async start(options: RpcOptions): Promise<Rpc> {
     const rpc = new Rpc(options)
-    options.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) =>
-      rpc.receive(message),
-    )
-    await options.subscriber.subscribe(redisKeys.rpc(options.instanceId))
+    const channel = redisKeys.rpc(options.instanceId)
+    // The connection may carry other channels too.
+    options.subscriber.on('messageBuffer', (from: Buffer, message: Buffer) => {
+      if (from.toString() === channel) rpc.receive(message)
+    })
+    await options.subscriber.subscribe(channel)
     return rpc
   }
 
