@@ -43,6 +43,14 @@ export interface ServerStatus {
   error?: { code: string; message: string }
 }
 
+export interface DegradedAccount {
+  session_id: string
+  /** The WhatsApp account's name. */
+  name?: string
+  /** Why, in the hub's words (`health_reason`). */
+  reason: string
+}
+
 export interface ConnectionInfo {
   url: string
   token: string
