@@ -3,8 +3,12 @@ import { ConfigError, loadConfig } from '../server/config'
 import { createHub, HubStartError, type Hub, type HubStatus } from '../server/hub'
 import type { FaultOrigin } from '../server/metrics'
 import type { ProviderFactory } from '../server/providers'
+import { createAccountWatch, type AccountWatch } from './account-watch'
 import { APP_ORIGIN } from './app-protocol'
 import type { AppLogger } from './logger'
+
+/** Degraded accounts a ServerStatus names; it counts them all. */
+export const DEGRADED_LISTED_MAX = 5
 
 export interface HubHost {
   /** Never throws: a failure shows up as the `error` state with a message. */
@@ -38,6 +42,7 @@ export function createHubHost(options: HubHostOptions): HubHost {
   const { logger } = options
   const listeners = new Set<(status: ServerStatus) => void>()
   let hub: Hub | undefined
+  let watch: AccountWatch | undefined
   let configError: string | undefined
   let scheduled = false
 
@@ -48,7 +53,9 @@ export function createHubHost(options: HubHostOptions): HubHost {
         state: 'error',
         error: { code: 'bad_config', message: configError },
       }
-    return hub ? fromHub(hub.status()) : idle(options.settings())
+    return hub && watch
+      ? fromHub(hub.status(), watch.degraded(DEGRADED_LISTED_MAX))
+      : idle(options.settings())
   }
 
   // Many hub events can arrive in one tick (a burst of clients): tell listeners once per tick.
@@ -80,9 +87,18 @@ export function createHubHost(options: HubHostOptions): HubHost {
         providerFactory: options.providerFactory,
         dataKey: options.dataKey,
       })
-      created.events.on('state', publish)
+      // The hub holds at most maxSessions sessions: so does the watch of them.
+      const accounts = createAccountWatch({ limit: config.maxSessions })
+      watch = accounts
+      created.events.on('state', (status) => {
+        accounts.hubState(status.state)
+        publish()
+      })
       created.events.on('clients', publish)
-      created.events.on('session', publish)
+      created.events.on('session', (event) => {
+        accounts.observe(event)
+        publish()
+      })
       created.events.on('log', (entry) => logger.record(entry))
       return created
     } catch (error) {
@@ -139,10 +155,11 @@ function idle(settings: Settings): ServerStatus {
     provider: settings.provider,
     clients: 0,
     sessions: { total: 0, pending: 0, qr_ready: 0, authenticated: 0, disconnected: 0 },
+    degraded: { count: 0, accounts: [] },
   }
 }
 
-function fromHub(status: HubStatus): ServerStatus {
+function fromHub(status: HubStatus, degraded: ServerStatus['degraded']): ServerStatus {
   const error =
     status.error?.code === 'port_in_use'
       ? {
@@ -158,6 +175,7 @@ function fromHub(status: HubStatus): ServerStatus {
     ...(status.url ? { url: status.url } : {}),
     clients: status.clients,
     sessions: status.sessions,
+    degraded,
     ...(error ? { error } : {}),
   }
 }

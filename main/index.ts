@@ -36,11 +36,19 @@ async function main(): Promise<void> {
   let quitting = false
   let stopped = false
 
-  const showWindow = () => {
+  const showWindow = (): BrowserWindow => {
     if (!window || window.isDestroyed()) window = openWindow()
     if (window.isMinimized()) window.restore()
     window.show()
     window.focus()
+    return window
+  }
+  // A page still loading (a window just opened) would miss the message: it goes once loaded.
+  const openAccount = (sessionId: string) => {
+    const shown = showWindow()
+    const select = () => push(shown, { kind: 'select-session', sessionId })
+    if (shown.webContents.isLoading()) shown.webContents.once('did-finish-load', select)
+    else select()
   }
   app.on('second-instance', showWindow)
   app.on('activate', showWindow)
@@ -108,6 +116,7 @@ async function main(): Promise<void> {
     iconPath: (state: TrayState) => join(resources, 'tray', `${state}.png`),
     actions: {
       open: showWindow,
+      openAccount,
       start: () => void host.start(),
       stop: () => void host.stop(),
       copyAccessUrl: () => {

@@ -39,6 +39,11 @@ export interface ServerStatus {
     authenticated: number
     disconnected: number
   }
+  /**
+   * Linked accounts whose connection is degraded (WhatsApp went silent on it): how many, and the
+   * most recently degraded few (newest first) for the tray's menu.
+   */
+  degraded: { count: number; accounts: DegradedAccount[] }
   /** Why the server is in the `error` state, in words a person can act on. */
   error?: { code: string; message: string }
 }
@@ -96,7 +101,10 @@ export interface DataKeyStatus {
 }
 
 export type PushMessage =
-  { kind: 'status'; status: ServerStatus } | { kind: 'log'; entry: LogEntry }
+  | { kind: 'status'; status: ServerStatus }
+  | { kind: 'log'; entry: LogEntry }
+  /** Show this account: a notification or the tray's menu asked for it. */
+  | { kind: 'select-session'; sessionId: string }
 
 export type Unsubscribe = () => void
 
@@ -117,6 +125,13 @@ export interface DesktopApi {
   settings: {
     get(): Promise<Settings>
     set(patch: Partial<Settings>): Promise<Settings>
+  }
+  sessions: {
+    /**
+     * Main asks the window to show an account (a notification or the tray was clicked). One asked
+     * for while the page was still starting is handed to the first listener.
+     */
+    onSelect(listener: (sessionId: string) => void): Unsubscribe
   }
   dataKey: {
     status(): Promise<DataKeyStatus>

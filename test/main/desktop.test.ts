@@ -28,6 +28,38 @@ const tray = () => fake.trays[0]!
 
 const menuLabels = () => tray().menu!.items.map((item) => item.label)
 
+/** A client links an account the way a person does: asks for a QR, and the phone scans it. */
+async function linkAccount(hub: DesktopApi, sessionId: string, name: string) {
+  const info = (await hub.server.connectionInfo())!
+  const socket = io(info.url, { auth: { token: info.token }, transports: ['websocket'] })
+  const qr = new Promise<{ qr_data: string }>((resolve) => socket.once('qr_code', resolve))
+  socket.emit('get_qr', { session_id: sessionId })
+  const res = await fetch(
+    `${info.url}api/sessions/${sessionId}/simulate-scan?token=${info.token}`,
+    {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ qr_data: (await qr).qr_data, name }),
+    },
+  )
+  expect(res.status).toBe(200)
+  return { info, socket }
+}
+
+/** WhatsApp goes silent on a linked account (true), or answers again (false). */
+async function silence(hub: DesktopApi, sessionId: string, silent: boolean) {
+  const info = (await hub.server.connectionInfo())!
+  const res = await fetch(
+    `${info.url}api/sessions/${sessionId}/simulate-silence?token=${info.token}`,
+    {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ silent }),
+    },
+  )
+  expect(res.status).toBe(200)
+}
+
 describe('launch', () => {
   it('starts the hub, which a real client can use with the token, and the tray says running', async () => {
     const { hub } = await launchApp()
@@ -286,10 +318,37 @@ describe('preload', () => {
       logs: ['onEntry', 'openFolder', 'recent'],
       settings: ['get', 'set'],
       dataKey: ['status'],
+      sessions: ['onSelect'],
     })
     for (const verbs of Object.values(hub)) {
       for (const verb of Object.values(verbs as object)) expect(typeof verb).toBe('function')
     }
+  })
+})
+
+describe('tray', () => {
+  it('a degraded account: the tray says so and lists it; its menu item opens it', async () => {
+    vi.stubEnv('HEALTH_SILENCE_MS', '1000')
+    const { hub } = await launchApp()
+    const selected: string[] = []
+    hub.sessions.onSelect((sessionId) => selected.push(sessionId))
+    const { socket } = await linkAccount(hub, 'desk', 'Desk phone')
+    await until(() => tray().tooltip.endsWith('· 1 linked'))
+    await silence(hub, 'desk', true)
+    await until(() => tray().tooltip.endsWith('· 1 linked (1 degraded)'))
+    expect(tray().image.path).toMatch(/tray[/\\]degraded\.png$/)
+    expect(menuLabels()).toContain('Degraded accounts (1)')
+    expect(tray().menu!.getMenuItemById('degraded:desk')!.label).toMatch(
+      /^Desk phone \(desk\) — WhatsApp has not answered for/,
+    )
+    tray()._clickItem('degraded:desk')
+    expect(selected).toEqual(['desk'])
+
+    await silence(hub, 'desk', false)
+    await until(() => tray().tooltip.endsWith('· 1 linked'))
+    expect(tray().image.path).toMatch(/tray[/\\]linked\.png$/)
+    expect(tray().menu!.getMenuItemById('degraded')).toBeNull()
+    socket.close()
   })
 })
 
@@ -332,16 +391,7 @@ describe('safety net', () => {
 describe('quit and relaunch', () => {
   it('stops the hub before quitting; a linked session is still linked after a fresh launch', async () => {
     const { hub } = await launchApp()
-    const info = (await hub.server.connectionInfo())!
-    const socket = io(info.url, { auth: { token: info.token }, transports: ['websocket'] })
-    const qr = new Promise<{ qr_data: string }>((resolve) => socket.once('qr_code', resolve))
-    socket.emit('get_qr', { session_id: 'desk' })
-    const res = await fetch(`${info.url}api/sessions/desk/simulate-scan?token=${info.token}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ qr_data: (await qr).qr_data, name: 'Desk phone' }),
-    })
-    expect(res.status).toBe(200)
+    const { info, socket } = await linkAccount(hub, 'desk', 'Desk phone')
     socket.close()
 
     userData = fake.app.getPath('userData')
