@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../server/config'
 import { createHub, HubStartError, type Hub, type HubStatus } from '../server/hub'
 import type { FaultOrigin } from '../server/metrics'
 import type { ProviderFactory } from '../server/providers'
-import { createAccountWatch, type AccountWatch } from './account-watch'
+import { createAccountWatch, type AccountAlert, type AccountWatch } from './account-watch'
 import { APP_ORIGIN } from './app-protocol'
 import type { AppLogger } from './logger'
 
@@ -21,6 +21,8 @@ export interface HubHost {
   /** Counts a failure nobody caught in the running hub's /metrics. */
   recordFault(origin: FaultOrigin): void
   onStatus(listener: (status: ServerStatus) => void): () => void
+  /** A change of an account a person wants to hear about: one call per change. */
+  onAlert(listener: (alert: AccountAlert) => void): () => void
 }
 
 export interface HubHostOptions {
@@ -36,11 +38,13 @@ export interface HubHostOptions {
 
 /**
  * Owns the embedded hub: builds its config from the environment plus the saved settings, starts and
- * stops it, and turns its events into ServerStatus updates for the tray and the window.
+ * stops it, and turns its events into ServerStatus updates for the tray and the window, and its
+ * session events into account alerts.
  */
 export function createHubHost(options: HubHostOptions): HubHost {
   const { logger } = options
   const listeners = new Set<(status: ServerStatus) => void>()
+  const alertListeners = new Set<(alert: AccountAlert) => void>()
   let hub: Hub | undefined
   let watch: AccountWatch | undefined
   let configError: string | undefined
@@ -96,7 +100,8 @@ export function createHubHost(options: HubHostOptions): HubHost {
       })
       created.events.on('clients', publish)
       created.events.on('session', (event) => {
-        accounts.observe(event)
+        const alert = accounts.observe(event)
+        if (alert) for (const listener of alertListeners) listener(alert)
         publish()
       })
       created.events.on('log', (entry) => logger.record(entry))
@@ -143,6 +148,10 @@ export function createHubHost(options: HubHostOptions): HubHost {
     onStatus(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
+    },
+    onAlert(listener) {
+      alertListeners.add(listener)
+      return () => alertListeners.delete(listener)
     },
   }
 }

@@ -14,6 +14,7 @@ import { openDataKey } from './data-key'
 import { createHubHost } from './hub-host'
 import { push, setupIpc } from './ipc'
 import { createAppLogger } from './logger'
+import { createNotifier } from './notifications'
 import { defaultSettings, loadSettings } from './settings'
 import { createTray, type TrayState } from './tray'
 import { createMainWindow } from './window'
@@ -95,6 +96,12 @@ async function main(): Promise<void> {
     dataKey: dataKey.key,
   })
   countFault = (origin) => host.recordFault(origin)
+  const notifier = createNotifier({
+    enabled: () => settings.get().notifications,
+    open: openAccount,
+    icon: join(resources, 'icon.png'),
+  })
+  host.onAlert((alert) => notifier.notify(alert))
 
   const page = handleAppScheme(paths.webRoot, () => displayHost(settings.get().host))
   const openWindow = () =>

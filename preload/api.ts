@@ -78,6 +78,8 @@ export interface Settings {
   provider: 'simulated' | 'baileys'
   /** Closing the window hides it to the tray (true) or quits the app (false). */
   closeToTray: boolean
+  /** Desktop notifications when an account is linked, logged out, replaced, degraded or failed. */
+  notifications: boolean
 }
 
 /**

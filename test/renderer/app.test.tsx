@@ -278,6 +278,7 @@ describe('desktop window', () => {
       host: '0.0.0.0',
       provider: 'simulated' as const,
       closeToTray: true,
+      notifications: true,
     }
     const desktop: DesktopApi = {
       server: {
@@ -415,6 +416,17 @@ describe('desktop window', () => {
     expect((await within(settings).findByRole('alert')).textContent).toBe(
       'invalid setting host: host must be an address or a name',
     )
+  })
+
+  it('turns notifications off through the bridge', async () => {
+    const { desktop } = stubDesktop(running)
+    render(<App transport={fakeTransport().transport} desktop={desktop} language="en" />)
+    const settings = await screen.findByTestId('settings')
+    const box = within(settings).getByLabelText(/Notify me when an account is linked/)
+    expect((box as HTMLInputElement).checked).toBe(true)
+    fireEvent.click(box)
+    fireEvent.click(within(settings).getByRole('button', { name: 'Save' }))
+    await waitFor(() => expect(desktop.settings.set).toHaveBeenCalledWith({ notifications: false }))
   })
 
   it('shows the account main asks for (a notification or the tray was clicked)', async () => {
