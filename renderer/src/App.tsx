@@ -96,6 +96,12 @@ function Hub({
     }
   }, [desktop, dispatch])
 
+  // A notification or the tray's menu asked main to show an account.
+  useEffect(
+    () => desktop?.sessions.onSelect((sessionId) => dispatch({ type: 'select', sessionId })),
+    [desktop, dispatch],
+  )
+
   const selected = state.selected ? state.sessions[state.selected] : undefined
   const needsToken =
     !desktop && (state.connection.kind === 'no_token' || state.connection.kind === 'unauthorized')

@@ -88,6 +88,8 @@ export const en = {
   'settings.provider.simulated': 'Simulated (offline)',
   'settings.provider.baileys': 'Real WhatsApp (Baileys)',
   'settings.closeToTray': 'Closing the window keeps the server running in the tray',
+  'settings.notifications':
+    'Notify me when an account is linked, logged out, replaced, degraded or failed',
   'settings.save': 'Save',
   'settings.saved': 'Saved.',
 } as const

@@ -92,6 +92,8 @@ export const es: Record<MessageKey, string> = {
   'settings.provider.simulated': 'Simulado (sin conexión)',
   'settings.provider.baileys': 'WhatsApp real (Baileys)',
   'settings.closeToTray': 'Al cerrar la ventana el servidor sigue en la bandeja',
+  'settings.notifications':
+    'Avisarme cuando una cuenta se vincule, se cierre, sea reemplazada, se degrade o falle',
   'settings.save': 'Guardar',
   'settings.saved': 'Guardado.',
 }
