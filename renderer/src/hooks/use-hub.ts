@@ -88,7 +88,10 @@ export function useHub({
     const socket = socketRef.current
     if (!socket) return { ok: false, error: { code: 'internal', message: 'not connected' } }
     const ack = (await socket.emitWithAck(event, payload)) as Ack<{ session_id?: string }>
-    if (!ack.ok) return ack
+    if (!ack.ok) {
+      dispatch({ type: 'request_failed', event, error: ack.error })
+      return ack
+    }
     if (ack.session_id) dispatch({ type: 'select', sessionId: ack.session_id })
     return { ok: true, ...(ack.session_id ? { sessionId: ack.session_id } : {}) }
   }, [])

@@ -80,6 +80,8 @@ export type HubAction =
   | { type: 'log'; entry: Omit<ActivityEntry, 'id'> }
   | { type: 'clear_log' }
   | { type: 'dismiss_error' }
+  /** A request's failed ack, which the UI shows where the request was made. */
+  | { type: 'request_failed'; event: string; error: ErrorBody }
   | { type: 'timeline_requested'; sessionId: string; request: number }
   | { type: 'timeline_loaded'; sessionId: string; request: number; events: TimelineEntry[] }
   | { type: 'timeline_failed'; sessionId: string; request: number; error: ErrorBody }
@@ -305,6 +307,8 @@ export function hubReducer(state: HubState, action: HubAction): HubState {
       return { ...state, log: [] }
     case 'dismiss_error':
       return { ...state, lastError: undefined }
+    case 'request_failed':
+      return withoutEcho(state, action.event, action.error)
     case 'timeline_requested':
       return withTimeline(state, action.sessionId, (timeline) => ({
         request: action.request,
