@@ -141,7 +141,7 @@ function Hub({
             selected={state.selected}
             disabled={!connected}
             onSelect={(sessionId) => dispatch({ type: 'select', sessionId })}
-            onLinkNew={() => void hub.linkNew()}
+            onLinkNew={() => hub.linkNew()}
           />
           <SessionPanel
             session={selected}
@@ -151,6 +151,7 @@ function Hub({
             onLinkByPhone={hub.linkNew}
             onDisconnect={hub.disconnect}
             onSimulateScan={hub.simulateScan}
+            onLoadTimeline={hub.loadTimeline}
           />
         </main>
       )}

@@ -4,28 +4,11 @@ import type { DataKeyStatus, DesktopApi, ServerStatus } from '../../preload/api'
 import { App } from '../../renderer/src/App'
 import { qrEvent, statusEvent } from './events'
 import { fakeTransport } from './fake-socket'
+import { openWithToken } from './open-app'
 
 afterEach(() => {
   vi.useRealTimers()
 })
-
-/** Opens the app the way a browser does with `/?token=...`, and connects. */
-async function openWithToken(token = 'secret-token-123') {
-  window.history.replaceState(null, '', `/?token=${token}`)
-  const net = fakeTransport()
-  render(<App transport={net.transport} language="en" />)
-  const socket = net.last()
-  socket.server('connect')
-  socket.server('connected', {
-    type: 'connected',
-    client_id: 'c1',
-    server_version: '0.1.0',
-    provider: 'simulated',
-    message: '',
-  })
-  await waitFor(() => expect(socket.sentEvents('list_sessions')).toHaveLength(1))
-  return { net, socket }
-}
 
 describe('access', () => {
   it('takes the token from ?token=, removes it from the address bar, keeps it for the tab', async () => {
