@@ -34,6 +34,16 @@ export interface Config {
   dataKeyPrevious: Buffer[]
   /** A linked account silent this long while open is degraded; twice as long, reconnected. */
   healthSilenceMs: number
+  /** Messages sent per account kept for WhatsApp's retry requests (Baileys `getMessage`). */
+  sentMessagesMax: number
+  /** How long a sent message is kept for retry requests. */
+  sentMessagesMaxAgeMs: number
+  /**
+   * Decryption failures from one peer within `decryptFailuresWindowMs` after which the encryption
+   * sessions with that peer are dropped, so they are negotiated anew (0: never).
+   */
+  decryptFailuresReset: number
+  decryptFailuresWindowMs: number
   /** Origins browsers may use (HTTP CORS and Socket.IO), or every origin. */
   corsOrigins: '*' | string[]
   /** What the hub may hold for one client that does not read; over it the client is cut off. */
@@ -169,6 +179,22 @@ const variables = {
     schema: integer(100, 3_600_000),
     fallback: '90000',
   },
+  SENT_MESSAGES_MAX: { key: 'sentMessagesMax', schema: integer(1, 100_000), fallback: '500' },
+  SENT_MESSAGES_MAX_AGE_MS: {
+    key: 'sentMessagesMaxAgeMs',
+    schema: integer(1000, 90 * 86_400_000),
+    fallback: String(7 * 86_400_000),
+  },
+  DECRYPT_FAILURES_RESET: {
+    key: 'decryptFailuresReset',
+    schema: integer(0, 10_000),
+    fallback: '5',
+  },
+  DECRYPT_FAILURES_WINDOW_MS: {
+    key: 'decryptFailuresWindowMs',
+    schema: integer(1000, 86_400_000),
+    fallback: '600000',
+  },
   DATA_KEY: { key: 'dataKey', schema: key, fallback: undefined },
   DATA_KEY_PREVIOUS: { key: 'dataKeyPrevious', schema: keys, fallback: '' },
   CORS_ORIGINS: { key: 'corsOrigins', schema: origins, fallback: '*' },
@@ -271,5 +297,9 @@ export function configuredLimits(config: Config): Record<string, number> {
     MAX_PENDING_PER_CLIENT: config.maxPendingPerClient,
     SEND_QUEUE_MAX: config.sendQueueMax,
     HEALTH_SILENCE_MS: config.healthSilenceMs,
+    SENT_MESSAGES_MAX: config.sentMessagesMax,
+    SENT_MESSAGES_MAX_AGE_MS: config.sentMessagesMaxAgeMs,
+    DECRYPT_FAILURES_RESET: config.decryptFailuresReset,
+    DECRYPT_FAILURES_WINDOW_MS: config.decryptFailuresWindowMs,
   }
 }
