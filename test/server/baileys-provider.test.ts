@@ -10,7 +10,7 @@ import type {
 } from '../../server/protocol'
 import { createBaileysProvider, reconnectDelay } from '../../server/providers/baileys'
 import { isLinked, readLinkedCreds } from '../../server/providers/baileys-auth-store'
-import { fakeBaileys, textMessage, type FakeWASocket } from '../helpers/fake-baileys'
+import { fakeBaileys, STUB_VERSIONS, textMessage, type FakeWASocket } from '../helpers/fake-baileys'
 import {
   collect,
   decodeQrDataUrl,
@@ -26,7 +26,6 @@ import { MemoryNamespace, recordingSink } from '../helpers/memory-store'
 import { credentialsOf, filesShowing, storedSessionIds } from '../helpers/store'
 import { until } from '../main/launch'
 
-const QR = '2@fakeRef,bm9pc2U=,aWRlbnRpdHk=,YWR2'
 const hubs: TestHub[] = []
 afterEach(async () => {
   for (const hub of hubs.splice(0)) await hub.close(true)
@@ -42,7 +41,7 @@ async function baileysHub(env: Record<string, string> = {}, dataDir?: string) {
       providerFactory: (context) =>
         createBaileysProvider(context, {
           makeSocket: fake.makeSocket,
-          fetchVersion: async () => ({ version: [2, 3000, 1] }),
+          versionLookups: STUB_VERSIONS,
           backoff: { initialMs: 20, maxMs: 160, stableMs: 150 },
           random: () => 1,
         }),
@@ -61,7 +60,7 @@ async function link(t: TestHub, fake: ReturnType<typeof fakeBaileys>, id: string
   await socket.emitWithAck('get_qr', { session_id: id })
   await until(() => fake.sockets.length > 0)
   const first = fake.last()
-  first.showQr(QR)
+  first.pairDevice()
   first.scanned()
   await until(() => fake.last() !== first)
   fake.last().open()
@@ -76,14 +75,15 @@ describe('linking with Baileys', () => {
     const qrs = collect<QrCodeEvent>(socket, 'qr_code')
     await socket.emitWithAck('get_qr', { session_id: 'qr' })
     await until(() => fake.sockets.length === 1)
-    fake.last().showQr(QR)
-    fake.last().showQr(`${QR}2`)
+    fake.last().pairDevice()
+    await until(() => qrs.length === 1)
+    fake.last().nextQr()
     await until(() => qrs.length === 2)
     expect(qrs.map((qr) => [qr.attempt, qr.attempts_max])).toEqual([
       [1, 6],
       [2, 6],
     ])
-    expect(decodeQrDataUrl(qrs[1]!.qr_image)).toBe(`${QR}2`)
+    expect(decodeQrDataUrl(qrs[1]!.qr_image)).toBe(fake.last().qrs[1])
     expect(Date.parse(qrs[0]!.expires_at) - Date.parse(qrs[0]!.issued_at)).toBe(60_000)
     expect(Date.parse(qrs[1]!.expires_at) - Date.parse(qrs[1]!.issued_at)).toBe(20_000)
   })
@@ -121,7 +121,7 @@ describe('linking with Baileys', () => {
     const fake = fakeBaileys()
     const provider = createBaileysProvider(
       { config: loadConfig({ WA_PROVIDER: 'baileys' }), logger: silentLogger },
-      { makeSocket: fake.makeSocket, fetchVersion: async () => ({ version: [2, 3000, 1] }) },
+      { makeSocket: fake.makeSocket, versionLookups: STUB_VERSIONS },
     )
     const store = new MemoryNamespace()
     const linkedAtAnnounce: boolean[] = []
@@ -133,10 +133,10 @@ describe('linking with Baileys', () => {
     })
     await provider.link({ id: 'durable', store, sink }, {})
     await until(() => fake.sockets.length === 1)
-    fake.last().showQr(QR)
-    store.hold() // the disk is slow from here on
+    fake.last().pairDevice()
     fake.last().scanned()
     await until(() => fake.sockets.length === 2)
+    store.hold() // the disk is slow from here on
     fake.last().open()
     await sleep(50)
     expect(linkedAtAnnounce).toEqual([]) // nothing announced while the creds are not on disk
@@ -179,7 +179,7 @@ describe('linking with Baileys', () => {
     const qrs = collect(socket, 'qr_code')
     await socket.emitWithAck('get_qr', { session_id: 'pair', phone_number: '+34600111222' })
     await until(() => fake.sockets.length === 1)
-    fake.last().showQr(QR)
+    fake.last().pairDevice()
     expect(await pairing).toMatchObject({ session_id: 'pair', code: 'ABCD2345' })
     expect(qrs).toEqual([])
   })
@@ -191,7 +191,7 @@ describe('linking with Baileys', () => {
     await socket.emitWithAck('get_qr', { session_id: 'pair-fail', phone_number: '34600111222' })
     await until(() => fake.sockets.length === 1)
     fake.last().pairingWorks = false
-    fake.last().showQr(QR)
+    fake.last().pairDevice()
     expect(await ended).toMatchObject({ reason: 'failed' })
     await sleep(50)
     expect(await storedSessionIds(t.dataDir)).not.toContain('pair-fail')
@@ -255,7 +255,7 @@ describe('when the connection closes', () => {
     const ended = nextEvent<DisconnectedEvent>(socket, 'disconnected')
     await socket.emitWithAck('get_qr', { session_id: 'timeout' })
     await until(() => fake.sockets.length === 1)
-    fake.last().showQr(QR)
+    fake.last().pairDevice()
     fake.last().drop(DisconnectReason.timedOut, 'QR refs attempts ended')
     expect(await ended).toMatchObject({ reason: 'qr_timeout' })
   })
@@ -417,7 +417,7 @@ describe('with the real makeWASocket', () => {
       {
         providerFactory: (context) =>
           createBaileysProvider(context, {
-            fetchVersion: async () => ({ version: [2, 3000, 1] }),
+            versionLookups: STUB_VERSIONS,
             socketConfig: {
               waWebSocketUrl: `ws://127.0.0.1:${port}/ws/chat`,
               connectTimeoutMs: 2000,
