@@ -274,7 +274,12 @@ export interface MessageEvent {
   type: 'message'
   session_id: string
   id: string
+  /** The chat: the sender's phone-number JID when known, else its LID; a group's JID in a group. */
   from: string
+  /** The sender's phone-number JID (`<digits>@s.whatsapp.net`), when known. */
+  from_pn?: string
+  /** The sender's LID (`<id>@lid`, WhatsApp's number-less address), when known. */
+  from_lid?: string
   text: string
   kind: MessageKind
   timestamp: string

@@ -16,8 +16,23 @@ import {
   type WAMessage,
   type WAMessageKey,
 } from '@whiskeysockets/baileys'
-import type { BaileysSocket, SocketFactory } from '../../server/providers/baileys'
+import { loadConfig } from '../../server/config'
+import type { LogFields, Logger } from '../../server/logger'
+import type { ProviderGauges, ProviderMetrics } from '../../server/metrics'
+import {
+  createBaileysProvider,
+  type BaileysDependencies,
+  type BaileysSocket,
+  type SocketFactory,
+} from '../../server/providers/baileys'
 import type { VersionLookups } from '../../server/providers/baileys-version'
+import type {
+  ProviderSession,
+  SessionSink,
+  WhatsAppProvider,
+} from '../../server/providers/provider'
+import { until } from '../main/launch'
+import { MemoryNamespace } from './memory-store'
 
 const quiet = {
   level: 'silent',
@@ -400,4 +415,114 @@ export function textMessage(
     message: { conversation: text },
     messageTimestamp: 1_760_000_000,
   } as WAMessage
+}
+
+/** A SessionSink that records every call, `health` included. */
+export function recordingSink() {
+  const calls: { method: keyof SessionSink; args: unknown[] }[] = []
+  const record =
+    (method: keyof SessionSink) =>
+    (...args: unknown[]) => {
+      calls.push({ method, args })
+    }
+  const sink: SessionSink = {
+    qr: record('qr'),
+    pairingCode: record('pairingCode'),
+    authenticated: async (...args) => record('authenticated')(...args),
+    reconnecting: record('reconnecting'),
+    health: record('health'),
+    disconnected: record('disconnected'),
+    message: record('message'),
+  }
+  const of = <M extends keyof SessionSink>(method: M) =>
+    calls
+      .filter((call) => call.method === method)
+      .map((call) => call.args as Parameters<SessionSink[M]>)
+  return { sink, calls, of }
+}
+
+/** A logger that keeps every entry. */
+export function recordingLogger() {
+  const entries: { level: string; message: string; fields?: LogFields }[] = []
+  const at = (level: string) => (message: string, fields?: LogFields) =>
+    entries.push({ level, message, ...(fields ? { fields } : {}) })
+  const logger: Logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  }
+  return {
+    logger,
+    entries,
+    find: (message: string) => entries.filter((e) => e.message === message),
+  }
+}
+
+/** What the provider counted, by metric. */
+export function recordingMetrics() {
+  const counts: Record<string, number> = {}
+  let gauges: ProviderGauges | undefined
+  const bump = (name: string, by = 1) => {
+    counts[name] = (counts[name] ?? 0) + by
+  }
+  const metrics: ProviderMetrics = {
+    decryptFailure: (reason) => bump(`decrypt:${reason}`),
+    peerSessionsReset: () => bump('reset'),
+    versionLookup: (result) => bump(`version:${result}`),
+    credentialsPruned: (type, count) => bump(`pruned:${type}`, count),
+    observe(read) {
+      gauges = read
+    },
+  }
+  return { metrics, counts, gauges: () => gauges! }
+}
+
+/**
+ * A Baileys provider over fake sockets, outside a hub: one account's namespace in memory, a
+ * recording sink, logger and metrics. Backoff is short and without jitter.
+ */
+export function directProvider(
+  env: Record<string, string> = {},
+  dependencies: Partial<BaileysDependencies> = {},
+) {
+  const fake = fakeBaileys()
+  const log = recordingLogger()
+  const counted = recordingMetrics()
+  const config = loadConfig({ WA_PROVIDER: 'baileys', ...env })
+  const provider = createBaileysProvider(
+    { config, logger: log.logger, metrics: counted.metrics },
+    {
+      makeSocket: fake.makeSocket,
+      versionLookups: STUB_VERSIONS,
+      backoff: { initialMs: 10, maxMs: 40, stableMs: 1000 },
+      random: () => 1,
+      ...dependencies,
+    },
+  )
+  const store = new MemoryNamespace()
+  const recorder = recordingSink()
+  const session = { id: 'acct', store, sink: recorder.sink }
+  return { provider, fake, config, store, session, ...recorder, log, counted }
+}
+
+/** Links `session` the way a real phone does (QR, scan, 515, reopen); resolves once announced. */
+export async function linkPhone(
+  provider: WhatsAppProvider,
+  fake: ReturnType<typeof fakeBaileys>,
+  session: ProviderSession,
+  calls: { method: keyof SessionSink }[],
+): Promise<FakeWASocket> {
+  const announced = calls.filter((call) => call.method === 'authenticated').length
+  const before = fake.sockets.length
+  await provider.link(session, {})
+  await until(() => fake.sockets.length === before + 1)
+  const first = fake.last()
+  first.pairDevice()
+  await until(() => first.qrs.length === 1)
+  first.scanned()
+  await until(() => fake.sockets.length === before + 2)
+  fake.last().open()
+  await until(() => calls.filter((call) => call.method === 'authenticated').length > announced)
+  return fake.last()
 }
