@@ -85,6 +85,8 @@ export interface BaileysDependencies {
   socketConfig?: Partial<UserFacingSocketConfig>
   backoff?: { initialMs: number; maxMs: number; stableMs: number }
   random?: () => number
+  /** The clock for ages and windows (version lookups, upkeep, sent messages, caches, failures). */
+  now?: () => number
 }
 
 const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 60_000, stableMs: 30_000 }
@@ -187,6 +189,7 @@ export function createBaileysProvider(
   const makeSocket = dependencies.makeSocket ?? ((cfg: UserFacingSocketConfig) => makeWASocket(cfg))
   const backoff = dependencies.backoff ?? DEFAULT_BACKOFF
   const random = dependencies.random ?? Math.random
+  const now = dependencies.now ?? Date.now
   const links = new Map<string, Link>()
   /** Per account, the tail of its lifecycle operations (start, reconnect, close): one at a time. */
   const chains = new Map<string, Promise<void>>()
@@ -207,6 +210,7 @@ export function createBaileysProvider(
     lookups: dependencies.versionLookups ?? BAILEYS_VERSION_LOOKUPS,
     logger,
     onLookup: (result) => metrics?.versionLookup(result),
+    now,
   })
   void versions.refresh()
 
@@ -252,7 +256,7 @@ export function createBaileysProvider(
   const current = (link: Link) => !link.stopped && links.get(link.session.id) === link
 
   const createLink = (session: ProviderSession, auth: StoreAuthState, phoneNumber?: string) => {
-    const caches = createAccountCaches()
+    const caches = createAccountCaches(now)
     const link: Link = {
       session,
       auth,
@@ -262,6 +266,7 @@ export function createBaileysProvider(
         session.store,
         { max: config.sentMessagesMax, maxAgeMs: config.sentMessagesMaxAgeMs },
         logger,
+        now,
       ),
       decrypt: new DecryptFailureWatch({
         sessionId: session.id,
@@ -270,6 +275,7 @@ export function createBaileysProvider(
         logger,
         onFailure: (reason) => metrics?.decryptFailure(reason),
         reset: (peer) => void resetPeerSessions(link, peer),
+        now,
       }),
       liveness: new LivenessMonitor(config.healthSilenceMs, {
         degraded: (ms) => link.session.sink.health('degraded', describeSilence(ms)),
@@ -522,16 +528,17 @@ export function createBaileysProvider(
     })
     if (!backedUp)
       logger.warn('The WhatsApp credentials backup was not verified', { session_id: id })
-    if (Date.now() - link.upkeptAt >= UPKEEP_EVERY_MS) await upkeep(link)
+    if (now() - link.upkeptAt >= UPKEEP_EVERY_MS) await upkeep(link)
   }
 
   const upkeep = async (link: Link) => {
-    link.upkeptAt = Date.now()
+    link.upkeptAt = now()
     try {
       const result = await upkeepCredentials({
         store: link.session.store,
         keys: link.keys,
         creds: link.auth.state.creds,
+        now: link.upkeptAt,
       })
       link.usage = { entries: result.entries, bytes: result.bytes }
       if (result.pruned.preKeys > 0) metrics?.credentialsPruned('pre-key', result.pruned.preKeys)
