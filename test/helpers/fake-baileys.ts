@@ -16,8 +16,9 @@ import {
   type WAMessage,
   type WAMessageKey,
 } from '@whiskeysockets/baileys'
+import { onTestFinished } from 'vitest'
 import { loadConfig } from '../../server/config'
-import type { LogFields, Logger } from '../../server/logger'
+import type { LogEntry, LogFields, Logger } from '../../server/logger'
 import type { ProviderGauges, ProviderMetrics } from '../../server/metrics'
 import {
   createBaileysProvider,
@@ -31,7 +32,9 @@ import type {
   SessionSink,
   WhatsAppProvider,
 } from '../../server/providers/provider'
+import type { AuthenticatedEvent } from '../../server/protocol'
 import { until } from '../main/launch'
+import { nextEvent, startTestHub } from './hub'
 import { MemoryNamespace } from './memory-store'
 
 const quiet = {
@@ -525,4 +528,48 @@ export async function linkPhone(
   fake.last().open()
   await until(() => calls.filter((call) => call.method === 'authenticated').length > announced)
   return fake.last()
+}
+
+/**
+ * A real hub whose Baileys provider talks to fake sockets (closed, data removed, when the test
+ * ends). `linkVia(id)` links session `id` the way a real phone does: QR, scan, 515, reopen.
+ */
+export async function startBaileysHub(
+  env: Record<string, string> = {},
+  options: { dataDir?: string; dependencies?: Partial<BaileysDependencies> } = {},
+) {
+  const fake = fakeBaileys()
+  const t = await startTestHub(
+    { WA_PROVIDER: 'baileys', ...env },
+    {
+      dataDir: options.dataDir,
+      providerFactory: (context) =>
+        createBaileysProvider(context, {
+          makeSocket: fake.makeSocket,
+          versionLookups: STUB_VERSIONS,
+          backoff: { initialMs: 20, maxMs: 160, stableMs: 150 },
+          random: () => 1,
+          ...options.dependencies,
+        }),
+    },
+  )
+  onTestFinished(() => t.close(true))
+  const logs: LogEntry[] = []
+  t.hub.events.on('log', (entry) => logs.push(entry))
+  const linkVia = async (id: string) => {
+    const socket = await t.connect()
+    const auth = nextEvent<AuthenticatedEvent>(socket, 'authenticated')
+    const before = fake.sockets.length
+    await socket.emitWithAck('get_qr', { session_id: id })
+    await until(() => fake.sockets.length > before)
+    const first = fake.last()
+    first.pairDevice()
+    await until(() => first.qrs.length === 1)
+    first.scanned()
+    await until(() => fake.last() !== first)
+    fake.last().open()
+    await auth
+    return { socket, phone: fake.last() }
+  }
+  return { t, fake, logs, linkVia }
 }
