@@ -375,7 +375,7 @@ export function createBaileysProvider(
       if (!live() || link.open) return
       retire(link)
       reconnect(link, {
-        message: `WhatsApp did not ${linked ? 'open the connection' : 'send a QR code'} within ${Math.round(config.healthSilenceMs / 1000)} s`,
+        message: `WhatsApp did not ${linked ? 'open the connection' : 'send a QR code'} within ${seconds(config.healthSilenceMs)} s`,
       })
     }, config.healthSilenceMs)
     link.openTimer.unref()
@@ -861,6 +861,11 @@ function sendError(error: unknown, logger: Logger, sessionId: string): ProviderE
 function linkedUser(me: Contact): LinkedUser {
   const jid = jidNormalizedUser(me.id)
   return { id: jid, name: me.name ?? me.notify ?? me.verifiedName ?? `+${jid.split('@')[0]}` }
+}
+
+/** "90", or "0.2" below ten seconds. */
+function seconds(ms: number): string {
+  return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000))
 }
 
 /** `promise`, or undefined once `ms` have passed. */
