@@ -16,6 +16,7 @@ import {
   type WAMessage,
   type WAMessageKey,
 } from '@whiskeysockets/baileys'
+import type { Socket } from 'socket.io-client'
 import { onTestFinished } from 'vitest'
 import { loadConfig } from '../../server/config'
 import type { LogEntry, LogFields, Logger } from '../../server/logger'
@@ -532,7 +533,8 @@ export async function linkPhone(
 
 /**
  * A real hub whose Baileys provider talks to fake sockets (closed, data removed, when the test
- * ends). `linkVia(id)` links session `id` the way a real phone does: QR, scan, 515, reopen.
+ * ends). `linkVia(id, client?)` links session `id` the way a real phone does (QR, scan, 515,
+ * reopen), asked by `client` or a new one.
  */
 export async function startBaileysHub(
   env: Record<string, string> = {},
@@ -556,8 +558,8 @@ export async function startBaileysHub(
   onTestFinished(() => t.close(true))
   const logs: LogEntry[] = []
   t.hub.events.on('log', (entry) => logs.push(entry))
-  const linkVia = async (id: string) => {
-    const socket = await t.connect()
+  const linkVia = async (id: string, client?: Socket) => {
+    const socket = client ?? (await t.connect())
     const auth = nextEvent<AuthenticatedEvent>(socket, 'authenticated')
     const before = fake.sockets.length
     await socket.emitWithAck('get_qr', { session_id: id })

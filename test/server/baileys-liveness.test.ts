@@ -103,7 +103,7 @@ describe('liveness of a linked Baileys connection', () => {
   })
 
   it('shows on the account: degraded, then the drop, in status and timeline', async () => {
-    const { t, linkVia } = await startBaileysHub({ HEALTH_SILENCE_MS: '150' })
+    const { linkVia } = await startBaileysHub({ HEALTH_SILENCE_MS: '150' })
     const { socket, phone } = await linkVia('quiet')
     const degraded = await nextEvent<StatusEvent>(socket, 'status', (s) => s.health === 'degraded')
     expect(degraded.health_reason).toMatch(/WhatsApp has not answered/)
