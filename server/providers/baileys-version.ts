@@ -42,7 +42,6 @@ export interface KnownVersion {
 export interface VersionSource {
   /** The version to connect with now: the last looked-up one, or Baileys' bundled one. */
   current(): WAVersion
-  describe(): KnownVersion
   /** Looks the version up (at most once a minute; concurrent callers share one lookup). */
   refresh(): Promise<KnownVersion>
 }
@@ -119,7 +118,6 @@ export function createVersionSource(options: {
       if (now() - known.at >= VERSION_MAX_AGE_MS) void refresh()
       return known.version
     },
-    describe: () => known,
     refresh,
   }
 }

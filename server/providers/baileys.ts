@@ -18,6 +18,7 @@ import {
   type UserFacingSocketConfig,
   type WAMessage,
   type WASocket,
+  type WAVersion,
 } from '@whiskeysockets/baileys'
 import type { Config } from '../config'
 import type { Logger } from '../logger'
@@ -143,6 +144,8 @@ interface Link {
   liveness: LivenessMonitor
   logger: BaileysLogger
   socket?: BaileysSocket
+  /** The WhatsApp Web version the current socket connected with. */
+  version?: WAVersion
   /** The current socket closed, or we ended it: nothing it says counts any more. */
   socketDone: boolean
   /** Removes our listeners from the current socket's websocket. */
@@ -310,9 +313,10 @@ export function createBaileysProvider(
 
   const connect = (link: Link) => {
     const { creds } = link.auth.state
+    link.version = versions.current()
     const socket = makeSocket({
       auth: { creds, keys: link.keys },
-      version: versions.current(),
+      version: link.version,
       browser: BROWSER,
       logger: link.logger,
       // Both default to true (Defaults/index.js:62-63). A gateway keeps them off: a full history
@@ -450,7 +454,7 @@ export function createBaileysProvider(
         return finish(link, () => sink.disconnected('failed', { code, message }))
       case 405: {
         // A server `<failure reason="405">`: this client version is too old (socket.js:798-801).
-        const refused = versions.describe().version.join('.')
+        const refused = link.version?.join('.')
         return reconnect(
           link,
           {
@@ -586,6 +590,8 @@ export function createBaileysProvider(
       link.session.sink.pairingCode(code, timing.firstMs + (refs - 1) * timing.laterMs)
     } catch (error) {
       link.pairingInFlight = false
+      // The connection dropped under the request: the reconnect asks again, with fresh creds.
+      if (link.socket !== socket || link.socketDone || link.stopped) return
       logger.warn('WhatsApp refused the pairing code request', {
         session_id: link.session.id,
         error,

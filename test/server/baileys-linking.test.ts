@@ -78,6 +78,24 @@ describe('pairing codes', () => {
     await t.provider.shutdown()
   })
 
+  it('asks again after a drop cut the code request short, instead of giving up', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, { phoneNumber: '34600111222' })
+    await until(() => t.fake.sockets.length === 1)
+    const first = t.fake.last()
+    const request = first.requestPairingCode.bind(first)
+    first.requestPairingCode = async (phone) => {
+      first.drop(428, 'Connection Terminated')
+      return request(phone) // Baileys: 'Connection Closed', the websocket is gone
+    }
+    first.pairDevice()
+    await until(() => t.fake.sockets.length === 2)
+    t.fake.last().pairDevice()
+    await until(() => t.of('pairingCode').length === 1)
+    expect(t.of('disconnected')).toEqual([])
+    await t.provider.shutdown()
+  })
+
   it('a new link ignores what an abandoned attempt left in the store', async () => {
     const t = directProvider()
     const leftover = await useStoreAuthState(t.store, silentLogger)
