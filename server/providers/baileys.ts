@@ -239,6 +239,7 @@ export function createBaileysProvider(
         decrypt_peers: sum((link) => link.decrypt.size),
         sent_messages: sum((link) => link.sent.size),
         inbox: sum((link) => link.inboxDepth),
+        operations: chains.size,
       }
     },
   })

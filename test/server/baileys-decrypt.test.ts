@@ -201,6 +201,20 @@ describe('DecryptFailureWatch', () => {
     expect(resets).toEqual([])
   })
 
+  it('remembers a bounded number of failed messages and devices', () => {
+    const { fail, reasons, resets } = watch({ resetAfter: 1000 })
+    fail('SAME', '5:1@lid')
+    fail('SAME', '5:1@lid')
+    expect(reasons).toHaveLength(1) // the same failure, seen twice
+    for (let i = 0; i < 600; i++) fail(`other${i}`, '6:1@lid')
+    fail('SAME', '5:1@lid')
+    expect(reasons).toHaveLength(602) // forgotten by now: it counts again
+    const one = watch({ resetAfter: 40 })
+    for (let device = 0; device < 40; device++) one.fail(`d${device}`, `7:${device}@lid`)
+    expect(one.resets[0]!.devices).toHaveLength(16)
+    expect(resets).toEqual([])
+  })
+
   it('counts a peer only within the window', () => {
     let now = 0
     const { fail, resets } = watch({ resetAfter: 3, windowMs: 1000, now: () => now })

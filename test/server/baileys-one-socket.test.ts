@@ -88,6 +88,8 @@ describe('one socket per account', () => {
         expect(t.fake.maxLive()).toBeLessThanOrEqual(1)
         await t.provider.shutdown()
         expect(t.fake.live()).toEqual([])
+        // Nothing is kept for the account once every operation has settled.
+        expect(t.counted.gauges().memory()).toMatchObject({ operations: 0, inbox: 0 })
       }),
       { numRuns: 40 },
     )
