@@ -358,14 +358,12 @@ export function createBaileysProvider(
     // Subscribe in the same tick: the socket starts emitting right away.
     socket.ev.on('creds.update', () => {
       if (link.pairingInFlight) return
-      link.auth
-        .saveCreds()
-        .catch((error: unknown) =>
-          logger.error('Could not save WhatsApp credentials', {
-            session_id: link.session.id,
-            error,
-          }),
-        )
+      link.auth.saveCreds().catch((error: unknown) =>
+        logger.error('Could not save WhatsApp credentials', {
+          session_id: link.session.id,
+          error,
+        }),
+      )
     })
     socket.ev.on('connection.update', (update) => {
       if (live()) onConnectionUpdate(link, socket, update)
