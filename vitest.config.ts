@@ -35,6 +35,17 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'fleet',
+          environment: 'node',
+          include: ['test/fleet/**/*.test.ts'],
+          // Real redis-server and hub processes: one file at a time keeps the 2 cores usable.
+          fileParallelism: false,
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           environment: 'node',
           include: ['test/e2e/**/*.test.ts'],

@@ -3,8 +3,12 @@ import { ConfigError, loadConfig } from '../server/config'
 import { createHub, HubStartError, type Hub, type HubStatus } from '../server/hub'
 import type { FaultOrigin } from '../server/metrics'
 import type { ProviderFactory } from '../server/providers'
+import { createAccountWatch, type AccountAlert, type AccountWatch } from './account-watch'
 import { APP_ORIGIN } from './app-protocol'
 import type { AppLogger } from './logger'
+
+/** Degraded accounts a ServerStatus names; it counts them all. */
+export const DEGRADED_LISTED_MAX = 5
 
 export interface HubHost {
   /** Never throws: a failure shows up as the `error` state with a message. */
@@ -17,6 +21,8 @@ export interface HubHost {
   /** Counts a failure nobody caught in the running hub's /metrics. */
   recordFault(origin: FaultOrigin): void
   onStatus(listener: (status: ServerStatus) => void): () => void
+  /** A change of an account a person wants to hear about: one call per change. */
+  onAlert(listener: (alert: AccountAlert) => void): () => void
 }
 
 export interface HubHostOptions {
@@ -32,12 +38,15 @@ export interface HubHostOptions {
 
 /**
  * Owns the embedded hub: builds its config from the environment plus the saved settings, starts and
- * stops it, and turns its events into ServerStatus updates for the tray and the window.
+ * stops it, and turns its events into ServerStatus updates for the tray and the window, and its
+ * session events into account alerts.
  */
 export function createHubHost(options: HubHostOptions): HubHost {
   const { logger } = options
   const listeners = new Set<(status: ServerStatus) => void>()
+  const alertListeners = new Set<(alert: AccountAlert) => void>()
   let hub: Hub | undefined
+  let watch: AccountWatch | undefined
   let configError: string | undefined
   let scheduled = false
 
@@ -48,7 +57,9 @@ export function createHubHost(options: HubHostOptions): HubHost {
         state: 'error',
         error: { code: 'bad_config', message: configError },
       }
-    return hub ? fromHub(hub.status()) : idle(options.settings())
+    return hub && watch
+      ? fromHub(hub.status(), watch.degraded(DEGRADED_LISTED_MAX))
+      : idle(options.settings())
   }
 
   // Many hub events can arrive in one tick (a burst of clients): tell listeners once per tick.
@@ -80,9 +91,19 @@ export function createHubHost(options: HubHostOptions): HubHost {
         providerFactory: options.providerFactory,
         dataKey: options.dataKey,
       })
-      created.events.on('state', publish)
+      // The hub holds at most maxSessions sessions: so does the watch of them.
+      const accounts = createAccountWatch({ limit: config.maxSessions })
+      watch = accounts
+      created.events.on('state', (status) => {
+        accounts.hubState(status.state)
+        publish()
+      })
       created.events.on('clients', publish)
-      created.events.on('session', publish)
+      created.events.on('session', (event) => {
+        const alert = accounts.observe(event)
+        if (alert) for (const listener of alertListeners) listener(alert)
+        publish()
+      })
       created.events.on('log', (entry) => logger.record(entry))
       return created
     } catch (error) {
@@ -128,6 +149,10 @@ export function createHubHost(options: HubHostOptions): HubHost {
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
+    onAlert(listener) {
+      alertListeners.add(listener)
+      return () => alertListeners.delete(listener)
+    },
   }
 }
 
@@ -139,10 +164,11 @@ function idle(settings: Settings): ServerStatus {
     provider: settings.provider,
     clients: 0,
     sessions: { total: 0, pending: 0, qr_ready: 0, authenticated: 0, disconnected: 0 },
+    degraded: { count: 0, accounts: [] },
   }
 }
 
-function fromHub(status: HubStatus): ServerStatus {
+function fromHub(status: HubStatus, degraded: ServerStatus['degraded']): ServerStatus {
   const error =
     status.error?.code === 'port_in_use'
       ? {
@@ -158,6 +184,7 @@ function fromHub(status: HubStatus): ServerStatus {
     ...(status.url ? { url: status.url } : {}),
     clients: status.clients,
     sessions: status.sessions,
+    degraded,
     ...(error ? { error } : {}),
   }
 }

@@ -14,6 +14,7 @@ import { openDataKey } from './data-key'
 import { createHubHost } from './hub-host'
 import { push, setupIpc } from './ipc'
 import { createAppLogger } from './logger'
+import { createNotifier } from './notifications'
 import { defaultSettings, loadSettings } from './settings'
 import { createTray, type TrayState } from './tray'
 import { createMainWindow } from './window'
@@ -36,11 +37,19 @@ async function main(): Promise<void> {
   let quitting = false
   let stopped = false
 
-  const showWindow = () => {
+  const showWindow = (): BrowserWindow => {
     if (!window || window.isDestroyed()) window = openWindow()
     if (window.isMinimized()) window.restore()
     window.show()
     window.focus()
+    return window
+  }
+  // A page still loading (a window just opened) would miss the message: it goes once loaded.
+  const openAccount = (sessionId: string) => {
+    const shown = showWindow()
+    const select = () => push(shown, { kind: 'select-session', sessionId })
+    if (shown.webContents.isLoading()) shown.webContents.once('did-finish-load', select)
+    else select()
   }
   app.on('second-instance', showWindow)
   app.on('activate', showWindow)
@@ -87,6 +96,12 @@ async function main(): Promise<void> {
     dataKey: dataKey.key,
   })
   countFault = (origin) => host.recordFault(origin)
+  const notifier = createNotifier({
+    enabled: () => settings.get().notifications,
+    open: openAccount,
+    icon: join(resources, 'icon.png'),
+  })
+  host.onAlert((alert) => notifier.notify(alert))
 
   const page = handleAppScheme(paths.webRoot, () => displayHost(settings.get().host))
   const openWindow = () =>
@@ -108,6 +123,7 @@ async function main(): Promise<void> {
     iconPath: (state: TrayState) => join(resources, 'tray', `${state}.png`),
     actions: {
       open: showWindow,
+      openAccount,
       start: () => void host.start(),
       stop: () => void host.stop(),
       copyAccessUrl: () => {

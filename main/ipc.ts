@@ -7,6 +7,7 @@ import {
   type InvokeChannel,
   type LogEntry,
   type PushMessage,
+  type Settings,
 } from '../preload/api'
 import type { Logger } from '../server/logger'
 import type { HubHost } from './hub-host'
@@ -54,6 +55,9 @@ export function push(window: BrowserWindow | undefined, message: PushMessage): v
   window.webContents.send(IpcChannel.push, message)
 }
 
+/** The settings the server is built with. */
+const SERVER_SETTINGS = new Set<keyof Settings>(['port', 'host', 'provider'])
+
 export const noArgs = z.tuple([])
 export const optionalLimit = z.tuple([z.number().int().min(1).max(1000).optional()])
 
@@ -81,8 +85,8 @@ export function setupIpc(deps: IpcDependencies): () => void {
   ipc.handle(IpcChannel.settingsGet, noArgs, () => settings.get())
   ipc.handle(IpcChannel.settingsSet, z.tuple([z.unknown()]), async (patch) => {
     const { settings: next, changed } = await settings.set(patch)
-    // A new address or provider needs a new server; closeToTray is read when the window closes.
-    if (changed.some((key) => key !== 'closeToTray')) await host.restart()
+    // A new address or provider needs a new server; the others are read when they are used.
+    if (changed.some((key) => SERVER_SETTINGS.has(key))) await host.restart()
     return next
   })
   return () => ipc.dispose()

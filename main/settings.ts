@@ -17,6 +17,7 @@ const settingsFields = z.object({
     .regex(/^[A-Za-z0-9.:[\]-]+$/, 'host must be an address or a name'),
   provider: z.enum(['simulated', 'baileys']),
   closeToTray: z.boolean(),
+  notifications: z.boolean(),
 })
 
 /** What the window may change. */
@@ -96,5 +97,6 @@ export function defaultSettings(config: Config | undefined): Settings {
     host: config?.host ?? '0.0.0.0',
     provider: config?.provider ?? 'simulated',
     closeToTray: true,
+    notifications: true,
   }
 }

@@ -1,10 +1,17 @@
 import { Menu, Tray, nativeImage, type MenuItemConstructorOptions } from 'electron'
 import type { ServerStatus } from '../preload/api'
 
-export type TrayState = 'stopped' | 'running' | 'linked' | 'error'
+/** One icon each, resources/tray/<state>.png (scripts/icons.ts draws them). */
+export const TRAY_STATES = ['stopped', 'running', 'linked', 'degraded', 'error'] as const
+export type TrayState = (typeof TRAY_STATES)[number]
+
+/** A menu item's label stays short enough for any tray menu. */
+const LABEL_MAX = 80
 
 export interface TrayActions {
   open(): void
+  /** Opens the window on one account. */
+  openAccount(sessionId: string): void
   start(): void
   stop(): void
   copyAccessUrl(): void
@@ -15,15 +22,17 @@ export interface TrayActions {
 export function trayStateOf(status: ServerStatus): TrayState {
   if (status.state === 'error') return 'error'
   if (status.state !== 'running') return 'stopped'
+  if (status.degraded.count > 0) return 'degraded'
   return status.sessions.authenticated > 0 ? 'linked' : 'running'
 }
 
-/** e.g. `WA Link Hub — running on :5001 · 3 clients · 2 linked` */
+/** e.g. `WA Link Hub — running on :5001 · 3 clients · 2 linked (1 degraded)` */
 export function trayTooltip(status: ServerStatus): string {
   switch (status.state) {
     case 'running': {
       const clients = `${status.clients} ${status.clients === 1 ? 'client' : 'clients'}`
-      return `WA Link Hub — running on :${status.port} · ${clients} · ${status.sessions.authenticated} linked`
+      const degraded = status.degraded.count > 0 ? ` (${status.degraded.count} degraded)` : ''
+      return `WA Link Hub — running on :${status.port} · ${clients} · ${status.sessions.authenticated} linked${degraded}`
     }
     case 'error':
       return `WA Link Hub — error: ${status.error?.message ?? 'the server failed'}`
@@ -45,6 +54,7 @@ export function trayMenuTemplate(
   return [
     { id: 'open', label: 'Open WA Link Hub', click: () => actions.open() },
     { type: 'separator' },
+    ...degradedSection(status.degraded, actions),
     running
       ? { id: 'toggle', label: 'Stop server', enabled: !busy, click: () => actions.stop() }
       : { id: 'toggle', label: 'Start server', enabled: !busy, click: () => actions.start() },
@@ -58,6 +68,33 @@ export function trayMenuTemplate(
     { type: 'separator' },
     { id: 'quit', label: 'Quit', click: () => actions.quit() },
   ]
+}
+
+/** The degraded accounts, each opening the window on it; the ones not named open the window. */
+function degradedSection(
+  degraded: ServerStatus['degraded'],
+  actions: TrayActions,
+): MenuItemConstructorOptions[] {
+  if (degraded.count === 0) return []
+  const unnamed = degraded.count - degraded.accounts.length
+  return [
+    { id: 'degraded', label: `Degraded accounts (${degraded.count})`, enabled: false },
+    ...degraded.accounts.map((account): MenuItemConstructorOptions => ({
+      id: `degraded:${account.session_id}`,
+      label: shorten(
+        `${account.name ? `${account.name} (${account.session_id})` : account.session_id} — ${account.reason}`,
+      ),
+      click: () => actions.openAccount(account.session_id),
+    })),
+    ...(unnamed > 0
+      ? [{ id: 'degraded:more', label: `${unnamed} more…`, click: () => actions.open() }]
+      : []),
+    { type: 'separator' },
+  ]
+}
+
+function shorten(label: string): string {
+  return label.length > LABEL_MAX ? `${label.slice(0, LABEL_MAX - 1)}…` : label
 }
 
 /** The status monitor in the system tray: icon, tooltip and menu follow the hub's events. */

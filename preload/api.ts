@@ -39,8 +39,21 @@ export interface ServerStatus {
     authenticated: number
     disconnected: number
   }
+  /**
+   * Linked accounts whose connection is degraded (WhatsApp went silent on it): how many, and the
+   * most recently degraded few (newest first) for the tray's menu.
+   */
+  degraded: { count: number; accounts: DegradedAccount[] }
   /** Why the server is in the `error` state, in words a person can act on. */
   error?: { code: string; message: string }
+}
+
+export interface DegradedAccount {
+  session_id: string
+  /** The WhatsApp account's name. */
+  name?: string
+  /** Why, in the hub's words (`health_reason`). */
+  reason: string
 }
 
 export interface ConnectionInfo {
@@ -65,6 +78,8 @@ export interface Settings {
   provider: 'simulated' | 'baileys'
   /** Closing the window hides it to the tray (true) or quits the app (false). */
   closeToTray: boolean
+  /** Desktop notifications when an account is linked, logged out, replaced, degraded or failed. */
+  notifications: boolean
 }
 
 /**
@@ -88,7 +103,10 @@ export interface DataKeyStatus {
 }
 
 export type PushMessage =
-  { kind: 'status'; status: ServerStatus } | { kind: 'log'; entry: LogEntry }
+  | { kind: 'status'; status: ServerStatus }
+  | { kind: 'log'; entry: LogEntry }
+  /** Show this account: a notification or the tray's menu asked for it. */
+  | { kind: 'select-session'; sessionId: string }
 
 export type Unsubscribe = () => void
 
@@ -109,6 +127,13 @@ export interface DesktopApi {
   settings: {
     get(): Promise<Settings>
     set(patch: Partial<Settings>): Promise<Settings>
+  }
+  sessions: {
+    /**
+     * Main asks the window to show an account (a notification or the tray was clicked). One asked
+     * for while the page was still starting is handed to the first listener.
+     */
+    onSelect(listener: (sessionId: string) => void): Unsubscribe
   }
   dataKey: {
     status(): Promise<DataKeyStatus>

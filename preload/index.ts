@@ -15,6 +15,18 @@ function onPush<K extends PushMessage['kind']>(
   }
 }
 
+/**
+ * Selections main sends for the page. A notification clicked while the window was closed opens a
+ * new one, and main sends once the page has loaded; the page's listener may come a moment later
+ * (React subscribes after its first render), so the latest selection waits for it.
+ */
+const selectListeners = new Set<(sessionId: string) => void>()
+let unclaimedSelection: string | undefined
+onPush('select-session', ({ sessionId }) => {
+  if (selectListeners.size === 0) unclaimedSelection = sessionId
+  for (const listener of selectListeners) listener(sessionId)
+})
+
 // One narrow verb per operation; the page never sees ipcRenderer itself.
 const api: DesktopApi = {
   server: {
@@ -35,6 +47,17 @@ const api: DesktopApi = {
   },
   dataKey: {
     status: () => ipcRenderer.invoke(IpcChannel.dataKeyStatus),
+  },
+  sessions: {
+    onSelect(listener) {
+      selectListeners.add(listener)
+      const waiting = unclaimedSelection
+      unclaimedSelection = undefined
+      if (waiting !== undefined) listener(waiting)
+      return () => {
+        selectListeners.delete(listener)
+      }
+    },
   },
 }
 

@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Resvg } from '@resvg/resvg-js'
+import type { TrayState } from '../main/tray'
 
 const resources = fileURLToPath(new URL('../resources/', import.meta.url))
 const svg = readFileSync(`${resources}icon.svg`, 'utf8')
@@ -16,8 +17,9 @@ export const TRAY_COLOURS = {
   stopped: '#8A8F98',
   running: '#1FA855',
   linked: '#0B7DDA',
+  degraded: '#E37400',
   error: '#D93025',
-} as const
+} as const satisfies Record<TrayState, string>
 
 const render = (source: string, size: number) =>
   new Resvg(source, { fitTo: { mode: 'width', value: size } }).render().asPng()

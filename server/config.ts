@@ -1,3 +1,4 @@
+import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { PROVIDER_NAMES, type ProviderName } from './protocol'
@@ -44,6 +45,14 @@ export interface Config {
    */
   decryptFailuresReset: number
   decryptFailuresWindowMs: number
+  /** REDIS_URL: run as one hub of a fleet on this Redis; unset, one process with files. */
+  redisUrl: string | undefined
+  /** This hub's name in the fleet (default: host name and port). */
+  instanceId: string
+  /** How long a session's lease lasts without renewal (renewed every third of it). */
+  leaseTtlMs: number
+  /** How long a command forwarded to another hub may take. */
+  forwardTimeoutMs: number
   /** Origins browsers may use (HTTP CORS and Socket.IO), or every origin. */
   corsOrigins: '*' | string[]
   /** What the hub may hold for one client that does not read; over it the client is cut off. */
@@ -195,6 +204,24 @@ const variables = {
     schema: integer(1000, 86_400_000),
     fallback: '600000',
   },
+  REDIS_URL: {
+    key: 'redisUrl',
+    schema: z
+      .string()
+      .trim()
+      .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL'),
+    fallback: undefined,
+  },
+  INSTANCE_ID: {
+    key: 'instanceId',
+    schema: z
+      .string()
+      .trim()
+      .regex(/^[\x21-\x7e]{1,100}$/, 'must be 1-100 printable characters without spaces'),
+    fallback: undefined,
+  },
+  LEASE_TTL_MS: { key: 'leaseTtlMs', schema: integer(1000, 600_000), fallback: '10000' },
+  FORWARD_TIMEOUT_MS: { key: 'forwardTimeoutMs', schema: integer(100, 120_000), fallback: '5000' },
   DATA_KEY: { key: 'dataKey', schema: key, fallback: undefined },
   DATA_KEY_PREVIOUS: { key: 'dataKeyPrevious', schema: keys, fallback: '' },
   CORS_ORIGINS: { key: 'corsOrigins', schema: origins, fallback: '*' },
@@ -237,7 +264,7 @@ const variables = {
   },
 } as const
 
-const SECRET_VARIABLES = new Set(['SECRET_KEY', 'DATA_KEY', 'DATA_KEY_PREVIOUS'])
+const SECRET_VARIABLES = new Set(['SECRET_KEY', 'DATA_KEY', 'DATA_KEY_PREVIOUS', 'REDIS_URL'])
 
 export type EnvVariable = keyof typeof variables
 export const ENV_VARIABLES = Object.keys(variables) as EnvVariable[]
@@ -268,7 +295,10 @@ export function loadConfig(
   }
   const debug = parsed.debug as boolean
   parsed.logLevel ??= debug ? 'debug' : 'info'
+  // Port 0 picks a free port, so two hubs of one host could share "host:0": the pid tells them apart.
+  parsed.instanceId ??= `${hostname()}:${(parsed.port as number) || process.pid}`
   const config = { ...(parsed as unknown as Config), ...overrides }
+  if (config.redisUrl) requireForFleet(config)
   // Node refuses a server whose headers may take longer than the whole request.
   if (config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
     throw new ConfigError(
@@ -277,6 +307,22 @@ export function loadConfig(
     )
   }
   return config
+}
+
+/** Every hub of a fleet must accept the same token and open the same sealed data. */
+function requireForFleet(config: Config): void {
+  if (!config.secretKey) {
+    throw new ConfigError(
+      'SECRET_KEY',
+      'SECRET_KEY must be set with REDIS_URL: every hub of a fleet must accept the same access token',
+    )
+  }
+  if (!config.dataKey) {
+    throw new ConfigError(
+      'DATA_KEY',
+      'DATA_KEY must be set with REDIS_URL: every hub of a fleet seals and opens the same data',
+    )
+  }
 }
 
 /** The limits the hub enforces, by variable name, as `/metrics` shows them. */
@@ -301,5 +347,7 @@ export function configuredLimits(config: Config): Record<string, number> {
     SENT_MESSAGES_MAX_AGE_MS: config.sentMessagesMaxAgeMs,
     DECRYPT_FAILURES_RESET: config.decryptFailuresReset,
     DECRYPT_FAILURES_WINDOW_MS: config.decryptFailuresWindowMs,
+    LEASE_TTL_MS: config.leaseTtlMs,
+    FORWARD_TIMEOUT_MS: config.forwardTimeoutMs,
   }
 }

@@ -31,7 +31,8 @@ import {
 } from './protocol'
 import { answerRaw } from './raw-response'
 import { faultFields } from './safety-net'
-import type { SessionManager } from './sessions/session-manager'
+import type { FleetStats, HubHealth } from './backplane'
+import type { SessionCommands } from './sessions/session-commands'
 import { MAX_PAYLOAD_BYTES, SOCKET_IO_PATH, SOCKET_IO_REQUEST_IDLE_MS } from './socket'
 import { tokenMatches } from './token'
 
@@ -63,8 +64,11 @@ export interface HttpContext {
   startedAt: number
   logger: Logger
   metrics: HubMetrics
-  manager: SessionManager
-  clients: () => number
+  sessions: SessionCommands
+  /** Connected clients (of the whole fleet, when there is one). */
+  clients: () => Promise<number>
+  health: () => HubHealth
+  fleetStats: () => Promise<FleetStats | undefined>
   guard: AuthGuard
   origins: OriginPolicy
   /** Built web UI (`out/renderer`); when missing a small page says how to build it. */
@@ -284,7 +288,14 @@ export function createHttpHandler(context: HttpContext) {
     }
     if (pathname === '/health') {
       allow(method, ['GET', 'HEAD'])
-      const body: HealthBody = { status: 'ok', version: context.version, uptime_s: uptime(context) }
+      const health = context.health()
+      // 200 even when degraded: the hub still serves the sessions it owns.
+      const body: HealthBody = {
+        status: health.status,
+        version: context.version,
+        uptime_s: uptime(context),
+        ...(health.redis ? { redis: health.redis } : {}),
+      }
       return sendJson(res, 200, body)
     }
     const isApi = pathname === '/stats' || pathname === '/metrics' || pathname.startsWith('/api/')
@@ -309,12 +320,17 @@ export function createHttpHandler(context: HttpContext) {
 
     if (pathname === '/stats') {
       allow(method, ['GET', 'HEAD'])
-      const counts = context.manager.countByStatus()
+      const [sessions, clients, fleet] = await Promise.all([
+        context.sessions.counts(),
+        context.clients(),
+        context.fleetStats(),
+      ])
       const body: StatsBody = {
         uptime_s: uptime(context),
-        clients: context.clients(),
-        sessions: { total: context.manager.size, ...counts },
+        clients,
+        sessions,
         provider: context.provider,
+        ...(fleet ? { fleet } : {}),
       }
       return sendJson(res, 200, body)
     }
@@ -329,7 +345,7 @@ export function createHttpHandler(context: HttpContext) {
       allow(method, ['GET', 'HEAD'])
       const query = listSessionsQuerySchema.safeParse(pagingQuery(url.searchParams))
       if (!query.success) throw new HttpError(400, 'invalid_payload', describeZodError(query.error))
-      return sendJson(res, 200, sessionPage(context.manager.list(), query.data))
+      return sendJson(res, 200, sessionPage(await context.sessions.list(), query.data))
     }
 
     const simulate = SIMULATE_ROUTE.exec(pathname)
@@ -345,7 +361,7 @@ export function createHttpHandler(context: HttpContext) {
 
   const simulateScan = async (req: IncomingMessage, res: ServerResponse, sessionId: string) => {
     const body = await readJson(req, simulateScanBodySchema)
-    const result = await context.manager.simulateScan(sessionId, body)
+    const result = await context.sessions.simulateScan(sessionId, body)
     switch (result) {
       case 'ok':
         return sendJson(res, 200, { ok: true })
@@ -364,14 +380,14 @@ export function createHttpHandler(context: HttpContext) {
 
   const simulateMessage = async (req: IncomingMessage, res: ServerResponse, sessionId: string) => {
     const body = await readJson(req, simulateMessageBodySchema)
-    const result = context.manager.simulateMessage(sessionId, body.from, body.text)
+    const result = await context.sessions.simulateMessage(sessionId, body.from, body.text)
     if (result === 'unsupported') throw notSupported()
     return sendJson(res, 200, { ok: true, message_id: result.id })
   }
 
   const simulateSilence = async (req: IncomingMessage, res: ServerResponse, sessionId: string) => {
     const body = await readJson(req, simulateSilenceBodySchema)
-    if (context.manager.simulateSilence(sessionId, body.silent) === 'unsupported') {
+    if ((await context.sessions.simulateSilence(sessionId, body.silent)) === 'unsupported') {
       throw notSupported()
     }
     return sendJson(res, 200, { ok: true })

@@ -11,9 +11,9 @@ import type { StatusEvent } from './protocol'
 import { createProvider, type ProviderFactory } from './providers'
 import { faultFields } from './safety-net'
 import { emptyCounts, SessionManager, type SessionCounts } from './sessions/session-manager'
+import { localCommands } from './sessions/session-commands'
 import { SessionStore } from './sessions/session-store'
-import { openStore } from './store'
-import type { Store } from './store/store'
+import { openLocalBackplane, type Backplane } from './backplane'
 import {
   createBroadcaster,
   createSocketServer,
@@ -92,7 +92,7 @@ interface Running {
   http: HttpServer
   io: HubSocketServer
   manager: SessionManager
-  dataStore: Store
+  plane: Backplane
   metrics: HubMetrics
   info: ConnectionInfo
 }
@@ -187,25 +187,28 @@ async function open(
   logger: Logger,
   events: EventEmitter<HubEvents>,
 ): Promise<Running> {
-  const dataStore = await openStore(config, logger, { hostKey: options.dataKey, exclusive: true })
+  // The fleet (Redis, its adapter) is loaded only when asked for: one hub alone never needs it.
+  const plane = config.redisUrl
+    ? await (await import('./fleet')).openFleetBackplane(config, logger)
+    : await openLocalBackplane(config, logger, options.dataKey)
   try {
-    return await openOn(dataStore, config, options, logger, events)
+    return await openOn(plane, config, options, logger, events)
   } catch (error) {
-    await dataStore.close()
+    await plane.close()
     throw error
   }
 }
 
 async function openOn(
-  dataStore: Store,
+  plane: Backplane,
   config: Config,
   options: HubOptions,
   logger: Logger,
   events: EventEmitter<HubEvents>,
 ): Promise<Running> {
-  const { token } = await resolveToken(config, dataStore.hub, logger)
+  const { token } = await resolveToken(config, plane.store.hub, logger)
   const startedAt = Date.now()
-  const store = new SessionStore(dataStore, logger)
+  const store = new SessionStore(plane.store, logger)
   const origins = createOriginPolicy(config.corsOrigins)
   // The gauges read what they count only when scraped, after it all exists.
   const metrics = createMetrics({
@@ -227,23 +230,38 @@ async function openOn(
     logger,
     metrics,
   })
-  const socketServer = createSocketServer({ token, config, logger, metrics, guard, origins })
+  const socketServer = createSocketServer({
+    token,
+    config,
+    logger,
+    metrics,
+    guard,
+    origins,
+    adapter: plane.adapter,
+  })
   const { io, engine } = socketServer
   const clients = () => io.sockets.sockets.size
+  const broadcaster = createBroadcaster(io, metrics, plane.fleet)
   const manager = new SessionManager({
     config,
     logger,
     provider,
     store,
-    broadcaster: createBroadcaster(io, metrics),
+    broadcaster,
     metrics,
-    onChange: (status) => events.emit('session', status),
+    ownership: plane.ownership,
+    onChange: (status) => {
+      plane.onStatus(status)
+      events.emit('session', status)
+    },
+    onRemoved: (id) => plane.onRemoved(id),
   })
+  const sessions = plane.commands(manager, localCommands(manager))
   registerSocketHandlers(io, {
     config,
     logger,
     metrics,
-    manager,
+    sessions,
     provider: provider.name,
     version: VERSION,
     onClientsChanged: (count) => events.emit('clients', count),
@@ -260,8 +278,10 @@ async function openOn(
       startedAt,
       logger,
       metrics,
-      manager,
-      clients,
+      sessions,
+      clients: () => plane.clients(clients()),
+      health: () => plane.health(),
+      fleetStats: () => plane.fleetStats(),
       guard,
       origins,
       webRoot: options.webRoot,
@@ -276,6 +296,7 @@ async function openOn(
   } catch (error) {
     // Nothing half-started stays behind: the provider's sockets and the Socket.IO server go too.
     await manager.stop()
+    await plane.stop()
     void io.close()
     throw error
   }
@@ -288,17 +309,18 @@ async function openOn(
   manager.startIdleSweeper()
   const { port } = http.address() as AddressInfo
   const url = `http://${displayHost(config.host)}:${port}/`
+  plane.start({ manager, broadcaster, metrics, url, clients })
   return {
     http,
     io,
     manager,
-    dataStore,
+    plane,
     metrics,
     info: { url, token, accessUrl: `${url}?token=${encodeURIComponent(token)}` },
   }
 }
 
-async function close({ http, io, manager, dataStore }: Running): Promise<void> {
+async function close({ http, io, manager, plane }: Running): Promise<void> {
   // Stop accepting first, then end every client, then flush the sessions to disk.
   const closed = new Promise<void>((resolve) => http.close(() => resolve()))
   // Closing the transports (not a namespace disconnect) lets clients reconnect by themselves when
@@ -306,8 +328,10 @@ async function close({ http, io, manager, dataStore }: Running): Promise<void> {
   void io.close()
   http.closeAllConnections()
   await closed
+  // Sessions flushed while this hub still owns them; then (a fleet) the others take them over.
   await manager.stop()
-  await dataStore.close()
+  await plane.stop()
+  await plane.close()
 }
 
 function listen(http: HttpServer, port: number, host: string): Promise<void> {

@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   'provider_error',
   'qr_expired',
   'limit_reached',
+  'unavailable',
   'internal',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -317,15 +318,31 @@ export interface ServerEvents {
 
 export interface StatsBody {
   uptime_s: number
+  /** Connected clients: of the whole fleet, when there is one. */
   clients: number
+  /** Sessions: of the whole fleet, when there is one. */
   sessions: { total: number } & Record<SessionStatus, number>
   provider: ProviderName
+  /** With REDIS_URL: this hub, Redis as it sees it, and every live hub. */
+  fleet?: {
+    instance: string
+    redis: 'ok' | 'degraded'
+    instances: {
+      instance: string
+      url: string
+      clients: number
+      owned: number
+      started_at: string
+    }[]
+  }
 }
 
 export interface HealthBody {
-  status: 'ok'
+  /** `degraded`: a fleet hub that cannot reach Redis (it serves the sessions it owns). */
+  status: 'ok' | 'degraded'
   version: string
   uptime_s: number
+  redis?: 'ok' | 'degraded'
 }
 
 /** Human-readable explanations of disconnect reasons, for logs and default messages. */

@@ -1,6 +1,6 @@
 import { Server as EngineServer, type Socket as EngineSocket } from 'engine.io'
 import type { Duplex } from 'node:stream'
-import { Server, type Socket } from 'socket.io'
+import { Server, type ServerOptions, type Socket } from 'socket.io'
 import { WebSocketServer, type ServerOptions as WsServerOptions } from 'ws'
 import type { AuthGuard } from './auth-guard'
 import { capClientBuffers, type ClientBufferCap } from './client-buffers'
@@ -23,7 +23,8 @@ import {
   type ProviderName,
   type ServerEvents,
 } from './protocol'
-import type { Broadcaster, SessionManager } from './sessions/session-manager'
+import type { SessionCommands } from './sessions/session-commands'
+import type { Broadcaster } from './sessions/session-manager'
 import { tokenMatches } from './token'
 import { fullBucket, refill, type TokenBucket } from './token-bucket'
 
@@ -78,6 +79,8 @@ export interface SocketServerOptions {
   metrics: HubMetrics
   guard: AuthGuard
   origins: OriginPolicy
+  /** Rooms across processes (a fleet's Redis adapter); the in-memory adapter otherwise. */
+  adapter?: ServerOptions['adapter']
 }
 
 export interface SocketServer {
@@ -138,6 +141,7 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
   })
   const io: HubSocketServer = new Server({
     serveClient: false,
+    ...(options.adapter ? { adapter: options.adapter } : {}),
     // A connection that has not shown the token by then is closed.
     connectTimeout: config.connectTimeoutMs,
   })
@@ -181,7 +185,11 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
   return { io, engine, unauthenticated: () => unauthenticated.size, buffers }
 }
 
-export function createBroadcaster(io: HubSocketServer, metrics: HubMetrics): Broadcaster {
+export function createBroadcaster(
+  io: HubSocketServer,
+  metrics: HubMetrics,
+  fleet = false,
+): Broadcaster {
   return {
     toSession(sessionId, event, payload) {
       // Room fan-out: Socket.IO encodes the packet once for every member of the room.
@@ -191,6 +199,13 @@ export function createBroadcaster(io: HubSocketServer, metrics: HubMetrics): Bro
     subscriberCount(sessionId) {
       return io.sockets.adapter.rooms.get(roomOf(sessionId))?.size ?? 0
     },
+    // Asks every hub (the adapter's fetchSockets); only for sessions idle here.
+    ...(fleet
+      ? {
+          watchedElsewhere: async (sessionId: string) =>
+            (await io.in(roomOf(sessionId)).fetchSockets()).length > 0,
+        }
+      : {}),
   }
 }
 
@@ -198,7 +213,7 @@ export interface SocketHandlerOptions {
   config: Config
   logger: Logger
   metrics: HubMetrics
-  manager: SessionManager
+  sessions: SessionCommands
   provider: ProviderName
   version: string
   onClientsChanged: (count: number) => void
@@ -209,14 +224,14 @@ type Handler<E extends ClientEventName> = (
   socket: HubSocket,
 ) => Promise<object> | object
 
-/** Wires the protocol's client events to the session manager. */
+/** Wires the protocol's client events to the session commands. */
 export function registerSocketHandlers(io: HubSocketServer, options: SocketHandlerOptions): void {
-  const { config, logger, metrics, manager } = options
+  const { config, logger, metrics, sessions } = options
   const join = (socket: HubSocket) => (sessionId: string) => void socket.join(roomOf(sessionId))
 
   const handlers: { [E in ClientEventName]: Handler<E> } = {
     async get_qr(payload, socket) {
-      const { status, replay } = await manager.requestLink(
+      const { status, replay } = await sessions.requestLink(
         payload.session_id,
         payload.phone_number,
         join(socket),
@@ -225,28 +240,28 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
       if (replay) emitTo(socket, replay.event, replay.payload)
       return { session_id: status.session_id, status: status.status }
     },
-    get_status(payload, socket) {
-      const status = manager.status(payload.session_id)
+    async get_status(payload, socket) {
+      const status = await sessions.status(payload.session_id)
       emitTo(socket, 'status', status)
       return status
     },
     async disconnect_whatsapp(payload) {
-      return manager.disconnect(payload.session_id)
+      return sessions.disconnect(payload.session_id)
     },
-    subscribe(payload, socket) {
-      const { status, replay } = manager.subscribe(payload.session_id, join(socket))
+    async subscribe(payload, socket) {
+      const { status, replay } = await sessions.subscribe(payload.session_id, join(socket))
       emitTo(socket, 'status', status)
       if (replay) emitTo(socket, replay.event, replay.payload)
       return status
     },
-    list_sessions(payload) {
-      return sessionPage(manager.list(), payload)
+    async list_sessions(payload) {
+      return sessionPage(await sessions.list(), payload)
     },
-    get_timeline(payload) {
-      return { session_id: payload.session_id, events: manager.timeline(payload.session_id) }
+    async get_timeline(payload) {
+      return { session_id: payload.session_id, events: await sessions.timeline(payload.session_id) }
     },
     async send_message(payload) {
-      const messageId = await manager.sendMessage(payload.session_id, payload.to, payload.text)
+      const messageId = await sessions.sendMessage(payload.session_id, payload.to, payload.text)
       return { session_id: payload.session_id, message_id: messageId }
     },
   }
@@ -388,13 +403,13 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
       survive('releasing a client', socket, () => {
         for (const room of socket.rooms) {
           if (room.startsWith(SESSION_ROOM_PREFIX))
-            manager.touch(room.slice(SESSION_ROOM_PREFIX.length))
+            sessions.touch(room.slice(SESSION_ROOM_PREFIX.length))
         }
       })
     })
     socket.on('disconnect', (reason) => {
       survive('saying goodbye to a client', socket, () => {
-        manager.forgetClient(socket.id)
+        sessions.forgetClient(socket.id)
         const count = io.sockets.sockets.size
         logger.info('Client disconnected', { client_id: socket.id, reason, clients: count })
         options.onClientsChanged(count)

@@ -96,6 +96,12 @@ function Hub({
     }
   }, [desktop, dispatch])
 
+  // A notification or the tray's menu asked main to show an account.
+  useEffect(
+    () => desktop?.sessions.onSelect((sessionId) => dispatch({ type: 'select', sessionId })),
+    [desktop, dispatch],
+  )
+
   const selected = state.selected ? state.sessions[state.selected] : undefined
   const needsToken =
     !desktop && (state.connection.kind === 'no_token' || state.connection.kind === 'unauthorized')
@@ -135,7 +141,7 @@ function Hub({
             selected={state.selected}
             disabled={!connected}
             onSelect={(sessionId) => dispatch({ type: 'select', sessionId })}
-            onLinkNew={() => void hub.linkNew()}
+            onLinkNew={() => hub.linkNew()}
           />
           <SessionPanel
             session={selected}
@@ -145,6 +151,7 @@ function Hub({
             onLinkByPhone={hub.linkNew}
             onDisconnect={hub.disconnect}
             onSimulateScan={hub.simulateScan}
+            onLoadTimeline={hub.loadTimeline}
           />
         </main>
       )}

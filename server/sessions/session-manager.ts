@@ -28,6 +28,7 @@ import {
   type WhatsAppProvider,
 } from '../providers/provider'
 import { renderQrDataUrl } from '../qr'
+import { LinkSlots } from './link-slots'
 import { SendLimiter } from './send-limiter'
 import type { SessionData, SessionRecord, SessionStore, UnreadableSession } from './session-store'
 
@@ -38,7 +39,10 @@ export interface Broadcaster {
     event: E,
     payload: ServerEvents[E],
   ): void
+  /** Subscribers on this hub. */
   subscriberCount(sessionId: string): number
+  /** In a fleet: whether clients on other hubs watch the session. */
+  watchedElsewhere?(sessionId: string): Promise<boolean>
 }
 
 export type Replay =
@@ -83,6 +87,35 @@ export interface SessionManagerOptions {
   metrics: HubMetrics
   /** Called after every change of a session's status (for the tray, stats and IPC). */
   onChange: (status: StatusEvent) => void
+  /** Called when a session is gone from this hub for good (idle cleanup), after its data. */
+  onRemoved?: (sessionId: string) => Promise<void>
+  /** Which sessions this hub may run; without it, this hub owns every session (one process). */
+  ownership?: Ownership
+}
+
+/** Who runs a session: in a fleet, the hub holding its lease; alone, this hub. */
+export interface Ownership {
+  /** Takes the session for this hub; false when another hub has it. */
+  claim(sessionId: string): Promise<boolean>
+  /** Gives it up (it was removed here, or it stays stored but this hub will not run it). */
+  release(sessionId: string): Promise<void>
+  /** False once this hub may no longer act for the session (its lease is lost or unconfirmed). */
+  mayAct(sessionId: string): boolean
+}
+
+/** One hub alone owns every session. */
+export const SOLE_OWNER: Ownership = {
+  claim: async () => true,
+  release: async () => undefined,
+  mayAct: () => true,
+}
+
+/** A session another hub owns: the caller forwards the command there. */
+export class OwnedElsewhereError extends HubError {
+  constructor(sessionId: string) {
+    super('unavailable', 'Another hub owns this session', sessionId)
+    this.name = 'OwnedElsewhereError'
+  }
 }
 
 export type SessionCounts = Record<SessionStatus, number>
@@ -102,8 +135,7 @@ function isLive<T extends { expires_at: string }>(code: T | undefined): code is 
 export class SessionManager {
   private readonly sessions = new Map<string, Session>()
   private readonly limiters = new Map<string, SendLimiter>()
-  /** Per client, the sessions whose link it started and that are not linked yet. */
-  private readonly linkingByClient = new Map<string, Set<string>>()
+  private readonly linkSlots: LinkSlots
   private readonly counts: SessionCounts = emptyCounts()
   private sweeper?: NodeJS.Timeout
   private readonly config: Config
@@ -111,8 +143,11 @@ export class SessionManager {
   private readonly provider: WhatsAppProvider
   private readonly store: SessionStore
   private readonly broadcaster: Broadcaster
+  private readonly ownership: Ownership
 
   constructor(private readonly options: SessionManagerOptions) {
+    this.ownership = options.ownership ?? SOLE_OWNER
+    this.linkSlots = new LinkSlots(options.config.maxPendingPerClient)
     ;({
       config: this.config,
       logger: this.logger,
@@ -123,46 +158,81 @@ export class SessionManager {
   }
 
   /**
-   * Brings back every linked session in the store, reconnecting it through the provider. Credentials
-   * whose record was never written (a crash in between) are adopted when they hold a completed
-   * link, else removed; sessions the hub cannot read are reported as failed and left untouched.
+   * Brings back every linked session in the store that this hub may own, reconnecting it through
+   * the provider. Returns how many were resumed.
    */
   async load(): Promise<number> {
-    const stored = await this.store.loadAll()
-    const records = [...stored.records]
-    for (const id of stored.orphans) {
-      const record = await this.adoptOrRemove(id, stored.unreadable)
-      if (record) records.push(record)
-    }
-    for (const problem of stored.unreadable) this.keepUnreadable(problem)
     let resumed = 0
-    for (const record of records) {
-      if (record.provider !== this.provider.name) {
-        this.logger.info('Keeping a stored session of another provider untouched', {
-          session_id: record.id,
-          provider: record.provider,
-        })
-        continue
-      }
-      const session = this.create(record.id)
-      session.user = record.user
-      session.active = true
-      session.timeline = await session.data.loadTimeline()
-      this.setStatus(session, { status: 'authenticated', reconnecting: true, user: record.user })
-      try {
-        await this.provider.resume(this.providerSession(session))
-        resumed += 1
-      } catch (error) {
-        this.fail(session, error)
-      }
+    for (const id of await this.store.ids()) {
+      if ((await this.adopt(id)) === 'resumed') resumed += 1
     }
     return resumed
   }
 
-  private async adoptOrRemove(
-    id: string,
-    unreadable: UnreadableSession[],
-  ): Promise<SessionRecord | undefined> {
+  /**
+   * Takes one stored session over (at start-up, or from a hub that is gone): claims it, then
+   * resumes a linked account without a scan. Credentials whose record was never written (a crash
+   * in between) are adopted when they hold a completed link, else removed; sessions the hub cannot
+   * read are reported as failed and left untouched.
+   */
+  async adopt(id: string): Promise<'resumed' | 'kept' | 'skipped'> {
+    if (this.sessions.has(id) || !(await this.ownership.claim(id))) return 'skipped'
+    const found = await this.store.load(id)
+    if (found.kind === 'unreadable') {
+      this.keepUnreadable(found.problem)
+      return 'kept'
+    }
+    if (found.kind === 'none') await this.store.remove(id)
+    const record =
+      found.kind === 'record'
+        ? found.record
+        : found.kind === 'orphan'
+          ? await this.adoptOrRemove(id)
+          : undefined
+    if (record === 'unreadable') return 'kept'
+    if (record?.provider !== this.provider.name) {
+      if (record) {
+        this.logger.info('Keeping a stored session of another provider untouched', {
+          session_id: record.id,
+          provider: record.provider,
+        })
+      }
+      await this.ownership.release(id)
+      return 'skipped'
+    }
+    const session = this.create(record.id)
+    session.user = record.user
+    session.active = true
+    session.timeline = await session.data.loadTimeline()
+    this.setStatus(session, { status: 'authenticated', reconnecting: true, user: record.user })
+    try {
+      await this.provider.resume(this.providerSession(session))
+    } catch (error) {
+      this.fail(session, error)
+    }
+    return 'resumed'
+  }
+
+  /**
+   * This hub may no longer act for the session (another hub holds its lease now): its connection
+   * closes and it is forgotten here, without a word to its room and without touching its data.
+   */
+  evict(id: string): void {
+    const session = this.sessions.get(id)
+    if (!session) return
+    session.generation += 1
+    this.provider
+      .close(id)
+      .catch((error: unknown) =>
+        this.logger.warn('Provider close failed', { session_id: id, error }),
+      )
+    this.counts[session.status] -= 1
+    this.dropLimiter(id, 'another hub owns the session now')
+    this.sessions.delete(id)
+    this.logger.info('Session handed to another hub', { session_id: id })
+  }
+
+  private async adoptOrRemove(id: string): Promise<SessionRecord | 'unreadable' | undefined> {
     let user: LinkedUser | undefined
     try {
       user = await this.provider.inspect(this.store.open(id).credentials)
@@ -171,12 +241,12 @@ export class SessionManager {
         session_id: id,
         error,
       })
-      unreadable.push({
+      this.keepUnreadable({
         id,
         reason: 'damaged',
         message: 'The stored credentials cannot be read with this data key; nothing was deleted',
       })
-      return undefined
+      return 'unreadable'
     }
     if (!user) {
       await this.store.remove(id)
@@ -207,7 +277,11 @@ export class SessionManager {
 
   startIdleSweeper(): void {
     const every = Math.min(30_000, Math.max(50, Math.floor(this.config.sessionIdleMs / 4)))
-    this.sweeper = setInterval(() => this.sweepIdle(), every)
+    this.sweeper = setInterval(() => {
+      this.sweepIdle().catch((error: unknown) =>
+        this.logger.warn('Idle cleanup failed; it runs again later', { error }),
+      )
+    }, every)
     this.sweeper.unref()
   }
 
@@ -224,6 +298,10 @@ export class SessionManager {
 
   get size(): number {
     return this.sessions.size
+  }
+
+  has(sessionId: string): boolean {
+    return this.sessions.has(sessionId)
   }
 
   list(): StatusEvent[] {
@@ -303,7 +381,21 @@ export class SessionManager {
         return { status: this.statusOf(existing), ...(replay ? { replay } : {}) }
       }
     }
-    if (client !== undefined) this.reserveLinkSlot(client, id)
+    if (!existing) {
+      if (!(await this.ownership.claim(id))) throw new OwnedElsewhereError(id)
+      // Created by a concurrent request while the lease was taken: answer as for an existing one.
+      if (this.sessions.has(id)) return this.requestLink(id, phoneNumber, join, client)
+    }
+    if (client !== undefined) {
+      await this.linkSlots.reserve(client, id, (ids) =>
+        ids.map((started) => {
+          const linking = this.sessions.get(started)
+          return Boolean(
+            linking?.active && linking.startedBy === client && linking.status !== 'authenticated',
+          )
+        }),
+      )
+    }
     const session = existing ?? this.create(id)
     join(id)
     session.lastSubscriberAt = Date.now()
@@ -314,27 +406,7 @@ export class SessionManager {
 
   /** A client left: its links under way no longer count against it. */
   forgetClient(client: string): void {
-    this.linkingByClient.delete(client)
-  }
-
-  /** Counts a link `client` starts for `sessionId`, or refuses it over MAX_PENDING_PER_CLIENT. */
-  private reserveLinkSlot(client: string, sessionId: string): void {
-    const started = this.linkingByClient.get(client) ?? new Set<string>()
-    for (const id of started) {
-      const session = this.sessions.get(id)
-      const linking =
-        session?.active && session.startedBy === client && session.status !== 'authenticated'
-      if (!linking) started.delete(id)
-    }
-    if (!started.has(sessionId) && started.size >= this.config.maxPendingPerClient) {
-      throw new HubError(
-        'limit_reached',
-        `this connection already has ${started.size} links waiting for a scan (MAX_PENDING_PER_CLIENT); finish or disconnect one first`,
-        sessionId,
-      )
-    }
-    started.add(sessionId)
-    this.linkingByClient.set(client, started)
+    this.linkSlots.forget(client)
   }
 
   /** `get_timeline`: the account's last connection events, oldest first. */
@@ -426,9 +498,12 @@ export class SessionManager {
     return 'ok'
   }
 
-  /** Removes sessions that are not linked and have had no subscriber for SESSION_IDLE_MS. */
-  sweepIdle(now = Date.now()): number {
-    let removed = 0
+  /**
+   * Removes sessions that are not linked and have had no subscriber for SESSION_IDLE_MS, here or
+   * (in a fleet) on another hub.
+   */
+  async sweepIdle(now = Date.now()): Promise<number> {
+    const idle: Session[] = []
     for (const session of this.sessions.values()) {
       // Linked sessions stay; so do unreadable ones, whose data only a person may delete.
       if (session.status === 'authenticated' || session.unreadable) continue
@@ -436,7 +511,16 @@ export class SessionManager {
         session.lastSubscriberAt = now
         continue
       }
-      if (now - session.lastSubscriberAt < this.config.sessionIdleMs) continue
+      if (now - session.lastSubscriberAt >= this.config.sessionIdleMs) idle.push(session)
+    }
+    let removed = 0
+    for (const session of idle) {
+      if (await this.broadcaster.watchedElsewhere?.(session.id)) {
+        session.lastSubscriberAt = now
+        continue
+      }
+      // Still the same session, still idle, after the wait.
+      if (this.sessions.get(session.id) !== session || session.status === 'authenticated') continue
       this.remove(session)
       removed += 1
     }
@@ -459,12 +543,7 @@ export class SessionManager {
       .catch((error: unknown) =>
         this.logger.warn('Provider close failed', { session_id: session.id, error }),
       )
-    this.store.remove(session.id).catch((error: unknown) =>
-      this.logger.error('Could not delete an idle session folder', {
-        session_id: session.id,
-        error,
-      }),
-    )
+    void this.forget(session.id)
     if (wasLinking) {
       this.broadcaster.toSession(session.id, 'disconnected', {
         type: 'disconnected',
@@ -478,6 +557,20 @@ export class SessionManager {
     this.sessions.delete(session.id)
     this.logger.info('Idle session removed', { session_id: session.id, status: session.status })
     this.options.onChange({ ...this.statusOf(session), status: 'disconnected', reason: 'inactive' })
+  }
+
+  /** Deletes a removed session's data, then lets go of it (in that order: the lease fences both). */
+  private async forget(sessionId: string): Promise<void> {
+    try {
+      await this.store.remove(sessionId)
+      await this.options.onRemoved?.(sessionId)
+    } catch (error) {
+      this.logger.error('Could not delete the data of a removed session', {
+        session_id: sessionId,
+        error,
+      })
+    }
+    await this.ownership.release(sessionId)
   }
 
   private limiterFor(sessionId: string): SendLimiter {
@@ -573,8 +666,12 @@ export class SessionManager {
 
   private sinkFor(session: Session): SessionSink {
     const generation = session.generation
+    // Callbacks of an older link, of a removed session, or arriving after this hub lost the
+    // session to another (a fleet) are ignored: only the current owner's link speaks.
     const current = () =>
-      session.generation === generation && this.sessions.get(session.id) === session
+      session.generation === generation &&
+      this.sessions.get(session.id) === session &&
+      this.ownership.mayAct(session.id)
     const guard =
       <A extends unknown[]>(handler: (...args: A) => void) =>
       (...args: A) => {

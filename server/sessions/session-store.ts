@@ -34,12 +34,14 @@ export interface UnreadableSession {
   message: string
 }
 
-export interface StoredSessions {
-  records: SessionRecord[]
-  /** Accounts with credentials but no record (a link interrupted before it was confirmed). */
-  orphans: string[]
-  unreadable: UnreadableSession[]
-}
+/** What one account holds, as the hub finds it on load. */
+export type StoredSession =
+  | { kind: 'record'; record: SessionRecord }
+  /** Credentials but no record (a link interrupted before it was confirmed). */
+  | { kind: 'orphan' }
+  /** Stored data the hub cannot read: kept as it is, reported, never deleted by the hub. */
+  | { kind: 'unreadable'; problem: UnreadableSession }
+  | { kind: 'none' }
 
 const TIMELINE_KEY = 'timeline'
 
@@ -92,32 +94,37 @@ export class SessionStore {
     return this.store.removeAccount(id)
   }
 
-  async loadAll(): Promise<StoredSessions> {
-    const found: StoredSessions = { records: [], orphans: [], unreadable: [] }
+  /** The ids of every account with stored data, valid or not. */
+  async ids(): Promise<string[]> {
+    const ids: string[] = []
     for (const id of await this.store.accountIds()) {
-      if (!SESSION_ID_PATTERN.test(id)) {
-        this.logger.warn('Ignoring stored data of an invalid session id', { session_id: id })
-        continue
+      if (SESSION_ID_PATTERN.test(id)) ids.push(id)
+      else this.logger.warn('Ignoring stored data of an invalid session id', { session_id: id })
+    }
+    return ids
+  }
+
+  async load(id: string): Promise<StoredSession> {
+    try {
+      const value = await getJson<unknown>(this.store.account(id), RECORD_KEY)
+      if (value === undefined) {
+        const credentials = await this.open(id).credentials.keys()
+        return credentials.length > 0 ? { kind: 'orphan' } : { kind: 'none' }
       }
-      try {
-        const value = await getJson<unknown>(this.store.account(id), RECORD_KEY)
-        if (value === undefined) {
-          found.orphans.push(id)
-          continue
-        }
-        const record = recordSchema.parse(value)
-        if (record.id !== id) throw new Error('the record names another session')
-        found.records.push(record)
-      } catch (error) {
-        const wrongKey = error instanceof SealError && error.kind === 'wrong_key'
-        const message = wrongKey
-          ? 'The data key does not match the one this session was stored with; nothing was deleted'
-          : 'The stored session is damaged and cannot be read; nothing was deleted'
-        this.logger.error(message, { session_id: id, error })
-        found.unreadable.push({ id, reason: wrongKey ? 'wrong_key' : 'damaged', message })
+      const record = recordSchema.parse(value)
+      if (record.id !== id) throw new Error('the record names another session')
+      return { kind: 'record', record }
+    } catch (error) {
+      const wrongKey = error instanceof SealError && error.kind === 'wrong_key'
+      const message = wrongKey
+        ? 'The data key does not match the one this session was stored with; nothing was deleted'
+        : 'The stored session is damaged and cannot be read; nothing was deleted'
+      this.logger.error(message, { session_id: id, error })
+      return {
+        kind: 'unreadable',
+        problem: { id, reason: wrongKey ? 'wrong_key' : 'damaged', message },
       }
     }
-    return found
   }
 
   flush(): Promise<void> {

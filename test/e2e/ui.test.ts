@@ -169,6 +169,7 @@ describe('web UI with the desktop bridge', () => {
           url,
           clients: 1,
           sessions: { total: 0, pending: 0, qr_ready: 0, authenticated: 0, disconnected: 0 },
+          degraded: { count: 0, accounts: [] },
         }
         const record = (name: string, value: unknown) => {
           calls.push(name)
@@ -200,6 +201,12 @@ describe('web UI with the desktop bridge', () => {
             dataKey: {
               status: () => record('dataKey.status', { protection: 'os', backend: 'kwallet6' }),
             },
+            sessions: {
+              onSelect: () => {
+                calls.push('sessions.onSelect')
+                return () => undefined
+              },
+            },
           },
         })
       },
@@ -217,7 +224,13 @@ describe('web UI with the desktop bridge', () => {
         page.evaluate(() => (globalThis as unknown as { __hubCalls: string[] }).__hubCalls),
       )
       .toEqual(
-        expect.arrayContaining(['connectionInfo', 'stop', 'logs.openFolder', 'dataKey.status']),
+        expect.arrayContaining([
+          'connectionInfo',
+          'stop',
+          'logs.openFolder',
+          'dataKey.status',
+          'sessions.onSelect',
+        ]),
       )
     expect(await page.getByTestId('data-key-notice').count()).toBe(0)
     await screenshot(page, 'desktop-controls')

@@ -9,6 +9,8 @@ export interface ChildHub {
   url: string
   exited: Promise<number | null>
   output(): { stdout: string; stderr: string }
+  /** SIGTERM, then waits for the exit code. */
+  stop(): Promise<number | null>
 }
 
 /**
@@ -48,5 +50,14 @@ export async function startChildHub(env: Record<string, string>): Promise<ChildH
     if (Date.now() > deadline) throw new Error(`the hub never answered /health: ${stdout}${stderr}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  return { child, url, exited, output: () => ({ stdout, stderr }) }
+  return {
+    child,
+    url,
+    exited,
+    output: () => ({ stdout, stderr }),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      return exited
+    },
+  }
 }

@@ -16,10 +16,11 @@ export interface TestRedis {
 }
 
 /**
- * A real redis-server on a free loopback port with a temporary directory and no persistence.
+ * A real redis-server on a free loopback port with a temporary directory (append-only file with
+ * `persist`, else nothing kept).
  * CI installs Debian's redis-server (.ci/run); without it the fleet tests fail, saying so.
  */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: { persist?: boolean } = {}): Promise<TestRedis> {
   if (!REDIS_SERVER) {
     throw new Error('redis-server is not installed: apt-get install -y redis-server (.ci/run does)')
   }
@@ -36,8 +37,10 @@ export async function startRedis(): Promise<TestRedis> {
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
+        // Kept across a restart, as a fleet's Redis must keep it (docs/scaling.md).
+        ...(options.persist
+          ? ['--appendonly', 'yes', '--appendfsync', 'always']
+          : ['--appendonly', 'no']),
         '--dir',
         dir,
       ],

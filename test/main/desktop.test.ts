@@ -28,6 +28,38 @@ const tray = () => fake.trays[0]!
 
 const menuLabels = () => tray().menu!.items.map((item) => item.label)
 
+/** A client links an account the way a person does: asks for a QR, and the phone scans it. */
+async function linkAccount(hub: DesktopApi, sessionId: string, name: string) {
+  const info = (await hub.server.connectionInfo())!
+  const socket = io(info.url, { auth: { token: info.token }, transports: ['websocket'] })
+  const qr = new Promise<{ qr_data: string }>((resolve) => socket.once('qr_code', resolve))
+  socket.emit('get_qr', { session_id: sessionId })
+  const res = await fetch(
+    `${info.url}api/sessions/${sessionId}/simulate-scan?token=${info.token}`,
+    {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ qr_data: (await qr).qr_data, name }),
+    },
+  )
+  expect(res.status).toBe(200)
+  return { info, socket }
+}
+
+/** WhatsApp goes silent on a linked account (true), or answers again (false). */
+async function silence(hub: DesktopApi, sessionId: string, silent: boolean) {
+  const info = (await hub.server.connectionInfo())!
+  const res = await fetch(
+    `${info.url}api/sessions/${sessionId}/simulate-silence?token=${info.token}`,
+    {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ silent }),
+    },
+  )
+  expect(res.status).toBe(200)
+}
+
 describe('launch', () => {
   it('starts the hub, which a real client can use with the token, and the tray says running', async () => {
     const { hub } = await launchApp()
@@ -286,10 +318,117 @@ describe('preload', () => {
       logs: ['onEntry', 'openFolder', 'recent'],
       settings: ['get', 'set'],
       dataKey: ['status'],
+      sessions: ['onSelect'],
     })
     for (const verbs of Object.values(hub)) {
       for (const verb of Object.values(verbs as object)) expect(typeof verb).toBe('function')
     }
+  })
+})
+
+describe('notifications', () => {
+  it('notifies once when an account is linked; clicking it shows the window on that account', async () => {
+    const { hub } = await launchApp()
+    expect((await hub.settings.get()).notifications).toBe(true)
+    const selected: string[] = []
+    hub.sessions.onSelect((sessionId) => selected.push(sessionId))
+    const window = fake.windows[0]!
+    window.hide()
+    const { socket } = await linkAccount(hub, 'desk', 'Desk phone')
+    await until(() => fake.shownNotifications().length === 1)
+    const [notification] = fake.shownNotifications()
+    expect(notification).toMatchObject({
+      title: 'Account linked',
+      body: 'Desk phone (desk) is linked to WhatsApp.',
+    })
+    expect(notification!.icon).toMatch(/resources[/\\]icon\.png$/)
+    notification!._click()
+    expect(window.isVisible()).toBe(true)
+    expect(window.focused).toBe(true)
+    expect(selected).toEqual(['desk'])
+    expect(fake.notifications).toHaveLength(1)
+    socket.close()
+  })
+
+  it('with the window closed, a click opens a new one and selects the account once its page has loaded', async () => {
+    const { hub } = await launchApp()
+    await hub.settings.set({ closeToTray: false })
+    const { socket } = await linkAccount(hub, 'desk', 'Desk phone')
+    await until(() => fake.shownNotifications().length === 1)
+    fake.windows[0]!.close()
+    expect(fake.windows[0]!.isDestroyed()).toBe(true)
+    fake.shownNotifications()[0]!._click()
+    const opened = fake.windows[1]!
+    expect(opened.isVisible()).toBe(true)
+    const selections = () =>
+      opened.webContents.sent.filter(
+        ({ channel, args }) =>
+          channel === IpcChannel.push && (args[0] as { kind: string }).kind === 'select-session',
+      )
+    // a page still loading would miss it
+    expect(opened.webContents.isLoading()).toBe(true)
+    expect(selections()).toEqual([])
+    await until(() => selections().length === 1)
+    expect(selections()[0]!.args[0]).toEqual({ kind: 'select-session', sessionId: 'desk' })
+    socket.close()
+  })
+
+  it('hands a selection asked for before the page listened to its first listener', async () => {
+    const { hub } = await launchApp()
+    const { socket } = await linkAccount(hub, 'desk', 'Desk phone')
+    await until(() => fake.shownNotifications().length === 1)
+    fake.shownNotifications()[0]!._click()
+    const first: string[] = []
+    const second: string[] = []
+    hub.sessions.onSelect((sessionId) => first.push(sessionId))
+    hub.sessions.onSelect((sessionId) => second.push(sessionId))
+    expect(first).toEqual(['desk'])
+    expect(second).toEqual([])
+    socket.close()
+  })
+
+  it('shows none once turned off in Settings, which does not restart the server', async () => {
+    const { hub } = await launchApp()
+    const states: string[] = []
+    hub.server.onStatus((status) => states.push(status.state))
+    expect((await hub.settings.set({ notifications: false })).notifications).toBe(false)
+    const { socket } = await linkAccount(hub, 'desk', 'Desk phone')
+    await until(() => tray().tooltip.endsWith('· 1 linked'))
+    expect(fake.notifications).toEqual([])
+    expect(states).not.toContain('stopping')
+    socket.close()
+  })
+})
+
+describe('tray', () => {
+  it('a degraded account: one notification, the tray says so and lists it; its menu item opens it', async () => {
+    vi.stubEnv('HEALTH_SILENCE_MS', '1000')
+    const { hub } = await launchApp()
+    const selected: string[] = []
+    hub.sessions.onSelect((sessionId) => selected.push(sessionId))
+    const { socket } = await linkAccount(hub, 'desk', 'Desk phone')
+    await until(() => tray().tooltip.endsWith('· 1 linked'))
+    await silence(hub, 'desk', true)
+    await until(() => fake.notifications.length === 2)
+    expect(fake.notifications[1]).toMatchObject({ title: 'Account degraded' })
+    expect(fake.notifications[1]!.body).toMatch(
+      /^Desk phone \(desk\): WhatsApp has not answered for \d+\.\d s\./,
+    )
+    await until(() => tray().tooltip.endsWith('· 1 linked (1 degraded)'))
+    expect(tray().image.path).toMatch(/tray[/\\]degraded\.png$/)
+    expect(menuLabels()).toContain('Degraded accounts (1)')
+    expect(tray().menu!.getMenuItemById('degraded:desk')!.label).toMatch(
+      /^Desk phone \(desk\) — WhatsApp has not answered for/,
+    )
+    tray()._clickItem('degraded:desk')
+    expect(selected).toEqual(['desk'])
+
+    await silence(hub, 'desk', false)
+    await until(() => tray().tooltip.endsWith('· 1 linked'))
+    expect(tray().image.path).toMatch(/tray[/\\]linked\.png$/)
+    expect(tray().menu!.getMenuItemById('degraded')).toBeNull()
+    expect(fake.notifications).toHaveLength(2)
+    socket.close()
   })
 })
 
@@ -330,18 +469,9 @@ describe('safety net', () => {
 })
 
 describe('quit and relaunch', () => {
-  it('stops the hub before quitting; a linked session is still linked after a fresh launch', async () => {
+  it('stops the hub before quitting; a linked session is still linked after a fresh launch, without a notification', async () => {
     const { hub } = await launchApp()
-    const info = (await hub.server.connectionInfo())!
-    const socket = io(info.url, { auth: { token: info.token }, transports: ['websocket'] })
-    const qr = new Promise<{ qr_data: string }>((resolve) => socket.once('qr_code', resolve))
-    socket.emit('get_qr', { session_id: 'desk' })
-    const res = await fetch(`${info.url}api/sessions/desk/simulate-scan?token=${info.token}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ qr_data: (await qr).qr_data, name: 'Desk phone' }),
-    })
-    expect(res.status).toBe(200)
+    const { info, socket } = await linkAccount(hub, 'desk', 'Desk phone')
     socket.close()
 
     userData = fake.app.getPath('userData')
@@ -359,6 +489,8 @@ describe('quit and relaunch', () => {
     expect(stats.sessions).toMatchObject({ total: 1, authenticated: 1 })
     await until(() => tray().tooltip.endsWith('· 1 linked'))
     expect(tray().image.path).toMatch(/linked\.png$/)
+    // restored at start-up, not linked now
+    expect(fake.notifications).toEqual([])
   })
 
   it('a second instance quits at once and the first shows and focuses its window', async () => {

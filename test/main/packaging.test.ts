@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { Ajv } from 'ajv'
 import { parse } from 'yaml'
 import { describe, expect, it } from 'vitest'
+import { TRAY_STATES } from '../../main/tray'
 import { filesOf, isNativeCode, isUnpacked, productionPackages } from '../helpers/packaged-app'
 
 const require = createRequire(import.meta.url)
@@ -79,7 +80,7 @@ describe('electron-builder.yml', () => {
   })
 
   it('has an icon for every tray state, rendered from the one SVG', () => {
-    for (const state of ['stopped', 'running', 'linked', 'error']) {
+    for (const state of TRAY_STATES) {
       for (const suffix of ['', '@2x']) {
         const png = readFileSync(new URL(`resources/tray/${state}${suffix}.png`, root))
         expect(png.subarray(1, 4).toString()).toBe('PNG')

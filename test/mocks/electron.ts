@@ -2,7 +2,7 @@
  * One hand-written fake of the `electron` module, shared by every main and preload test
  * (registered with vi.mock in setup-electron.ts). It follows Electron's documented behaviour for
  * what the app uses: events and their order, preventDefault on `close` and `before-quit`, the
- * single-instance lock, IPC between a renderer and main, contextBridge. `fake` holds the handles
+ * single-instance lock, IPC between a renderer and main, contextBridge, notifications. `fake` holds the handles
  * tests use to drive it and look inside.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
@@ -97,6 +97,7 @@ export class WebContents extends EventEmitter {
   readonly sent: { channel: string; args: unknown[] }[] = []
   loadedUrl?: string
   reloads = 0
+  private loading = false
 
   send(channel: string, ...args: unknown[]): void {
     if (this.destroyed) throw new Error('Object has been destroyed')
@@ -117,9 +118,28 @@ export class WebContents extends EventEmitter {
   }
   reload(): void {
     this.reloads += 1
+    void this._load()
   }
   getURL(): string {
     return this.loadedUrl ?? ''
+  }
+  /** Like Electron: true from the start of a load until its `did-finish-load`. */
+  isLoading(): boolean {
+    return this.loading
+  }
+  /**
+   * A page load: `loadURL` resolves once it finished, after `did-finish-load` (Electron's docs,
+   * webContents.loadURL). Messages sent before then may reach no page.
+   */
+  _load(): Promise<void> {
+    this.loading = true
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.loading = false
+        if (!this.destroyed) this.emit('did-finish-load')
+        resolve()
+      }),
+    )
   }
   /** Test driver: the page asks to open a window (`window.open`, target=_blank). */
   _open(url: string): { action: 'allow' | 'deny' } {
@@ -157,7 +177,7 @@ export class BrowserWindow extends EventEmitter {
   loadURL(url: string): Promise<void> {
     this.webContents.loadedUrl = url
     setImmediate(() => this.emit('ready-to-show'))
-    return Promise.resolve()
+    return this.webContents._load()
   }
   show(): void {
     this.visible = true
@@ -286,6 +306,73 @@ export class Tray extends EventEmitter {
     if (!item) throw new Error(`no tray menu item ${id}`)
     if (!item.enabled) throw new Error(`tray menu item ${id} is disabled`)
     item.click?.()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notification
+
+export interface NotificationOptions {
+  title?: string
+  body?: string
+  silent?: boolean
+  icon?: string | NativeImage
+}
+
+/**
+ * Electron's main-process Notification (docs/api/notification.md): nothing appears until `show()`;
+ * `show()` again replaces the one on screen with an identical one and fires `show` again; `click`
+ * comes from the person. `close` is "not guaranteed" for every way a notification goes: the docs
+ * promise it for the person's dismissal, and on Windows also for `close()` and for the timeout
+ * that moves a toast to the Action Center, where it can still be clicked. Electron holds the
+ * object weakly (electron/electron#16922): an app that keeps no reference loses its `click`.
+ */
+export class Notification extends EventEmitter {
+  static isSupported(): boolean {
+    return fake.notificationsSupported
+  }
+
+  title: string
+  body: string
+  silent: boolean
+  icon?: string | NativeImage
+  /** How many times it was shown. */
+  shows = 0
+  private onScreen = false
+
+  constructor(options: NotificationOptions = {}) {
+    super()
+    this.title = options.title ?? ''
+    this.body = options.body ?? ''
+    this.silent = options.silent ?? false
+    this.icon = options.icon
+    fake.notifications.push(this)
+  }
+  show(): void {
+    this.onScreen = true
+    this.shows += 1
+    this.emit('show', new PreventableEvent())
+  }
+  close(): void {
+    if (!this.onScreen) return
+    this.onScreen = false
+    if (process.platform === 'win32') this.emit('close', new PreventableEvent())
+  }
+  /** Shown and not yet clicked or dismissed. */
+  isOnScreen(): boolean {
+    return this.onScreen
+  }
+  /** Test driver: the person clicks it (the OS takes it away). */
+  _click(): void {
+    if (!this.onScreen) throw new Error(`notification "${this.title}" is not on screen`)
+    this.onScreen = false
+    this.emit('click', new PreventableEvent())
+  }
+  /** Test driver: the person dismisses it. */
+  _dismiss(): void {
+    if (!this.onScreen) throw new Error(`notification "${this.title}" is not on screen`)
+    this.onScreen = false
+    this.emit('close', new PreventableEvent())
   }
 }
 
@@ -576,6 +663,13 @@ function createFake() {
     ipcRenderer: new IpcRenderer(new WebContents()),
     windows: [] as BrowserWindow[],
     trays: [] as Tray[],
+    /** Every Notification constructed, in order; `shownNotifications()` for those on screen. */
+    notifications: [] as Notification[],
+    /** `Notification.isSupported()`'s answer on this "system". */
+    notificationsSupported: true,
+    shownNotifications(): Notification[] {
+      return state.notifications.filter((notification) => notification.isOnScreen())
+    },
     singleInstanceLock: true,
     appPath: process.cwd(),
     quitted: false,
@@ -606,6 +700,8 @@ function createFake() {
       app.exitCode = undefined
       state.windows = []
       state.trays = []
+      state.notifications = []
+      state.notificationsSupported = true
       state.singleInstanceLock = true
       state.quitted = false
       state.clipboard = ''
@@ -651,6 +747,7 @@ export default {
   Tray,
   Menu,
   MenuItem,
+  Notification,
   nativeImage,
   ipcMain,
   ipcRenderer,

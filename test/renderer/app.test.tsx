@@ -4,28 +4,11 @@ import type { DataKeyStatus, DesktopApi, ServerStatus } from '../../preload/api'
 import { App } from '../../renderer/src/App'
 import { qrEvent, statusEvent } from './events'
 import { fakeTransport } from './fake-socket'
+import { openWithToken } from './open-app'
 
 afterEach(() => {
   vi.useRealTimers()
 })
-
-/** Opens the app the way a browser does with `/?token=...`, and connects. */
-async function openWithToken(token = 'secret-token-123') {
-  window.history.replaceState(null, '', `/?token=${token}`)
-  const net = fakeTransport()
-  render(<App transport={net.transport} language="en" />)
-  const socket = net.last()
-  socket.server('connect')
-  socket.server('connected', {
-    type: 'connected',
-    client_id: 'c1',
-    server_version: '0.1.0',
-    provider: 'simulated',
-    message: '',
-  })
-  await waitFor(() => expect(socket.sentEvents('list_sessions')).toHaveLength(1))
-  return { net, socket }
-}
 
 describe('access', () => {
   it('takes the token from ?token=, removes it from the address bar, keeps it for the tab', async () => {
@@ -272,6 +255,14 @@ describe('languages', () => {
 describe('desktop window', () => {
   function stubDesktop(status: ServerStatus, dataKey: DataKeyStatus = { protection: 'os' }) {
     let statusListener: ((s: ServerStatus) => void) | undefined
+    let selectListener: ((sessionId: string) => void) | undefined
+    const settings = {
+      port: 5001,
+      host: '0.0.0.0',
+      provider: 'simulated' as const,
+      closeToTray: true,
+      notifications: true,
+    }
     const desktop: DesktopApi = {
       server: {
         start: vi.fn(async () => status),
@@ -299,22 +290,24 @@ describe('desktop window', () => {
         openFolder: vi.fn(async () => undefined),
       },
       settings: {
-        get: vi.fn(async () => ({
-          port: 5001,
-          host: '0.0.0.0',
-          provider: 'simulated' as const,
-          closeToTray: true,
-        })),
-        set: vi.fn(async () => ({
-          port: 5001,
-          host: '0.0.0.0',
-          provider: 'simulated' as const,
-          closeToTray: true,
-        })),
+        get: vi.fn(async () => settings),
+        set: vi.fn(async () => settings),
       },
       dataKey: { status: vi.fn(async () => dataKey) },
+      sessions: {
+        onSelect: vi.fn((listener) => {
+          selectListener = listener
+          return () => {
+            selectListener = undefined
+          }
+        }),
+      },
     }
-    return { desktop, push: (next: ServerStatus) => act(() => statusListener?.(next)) }
+    return {
+      desktop,
+      push: (next: ServerStatus) => act(() => statusListener?.(next)),
+      select: (sessionId: string) => act(() => selectListener?.(sessionId)),
+    }
   }
   const running: ServerStatus = {
     state: 'running',
@@ -324,6 +317,7 @@ describe('desktop window', () => {
     url: 'http://localhost:5001/',
     clients: 2,
     sessions: { total: 0, pending: 0, qr_ready: 0, authenticated: 0, disconnected: 0 },
+    degraded: { count: 0, accounts: [] },
   }
 
   it('renders the server controls, connects with the bridge token, and calls the bridge', async () => {
@@ -405,6 +399,37 @@ describe('desktop window', () => {
     expect((await within(settings).findByRole('alert')).textContent).toBe(
       'invalid setting host: host must be an address or a name',
     )
+  })
+
+  it('turns notifications off through the bridge', async () => {
+    const { desktop } = stubDesktop(running)
+    render(<App transport={fakeTransport().transport} desktop={desktop} language="en" />)
+    const settings = await screen.findByTestId('settings')
+    const box = within(settings).getByLabelText(/Notify me when an account is linked/)
+    expect((box as HTMLInputElement).checked).toBe(true)
+    fireEvent.click(box)
+    fireEvent.click(within(settings).getByRole('button', { name: 'Save' }))
+    await waitFor(() => expect(desktop.settings.set).toHaveBeenCalledWith({ notifications: false }))
+  })
+
+  it('shows the account main asks for (a notification or the tray was clicked)', async () => {
+    const { desktop, select } = stubDesktop(running)
+    const net = fakeTransport()
+    render(<App transport={net.transport} desktop={desktop} language="en" />)
+    await waitFor(() => expect(net.sockets).toHaveLength(1))
+    const socket = net.last()
+    socket.sessions = [
+      statusEvent('desk', 'authenticated', { user: { id: '1@s.whatsapp.net', name: 'Desk' } }),
+      statusEvent('shop', 'authenticated', { user: { id: '2@s.whatsapp.net', name: 'Shop' } }),
+    ]
+    socket.server('connect')
+    const current = () =>
+      screen
+        .getAllByRole('button', { current: true })
+        .map((button) => button.getAttribute('data-session'))
+    await waitFor(() => expect(current()).toEqual(['shop']))
+    select('desk')
+    expect(current()).toEqual(['desk'])
   })
 
   it('hides the server controls in a browser', async () => {

@@ -26,6 +26,7 @@ export class FakeSocket implements HubSocket {
       session_id: payload.session_id,
       status: 'disconnected',
     }),
+    get_timeline: (payload) => ({ ok: true, session_id: payload.session_id, events: [] }),
   }
 
   constructor(

@@ -1,9 +1,11 @@
 import { useState, type FormEvent } from 'react'
-import type { ProviderName } from '../../../server/protocol'
+import { DISCONNECT_MESSAGES, type ProviderName, type StatusEvent } from '../../../server/protocol'
 import type { ActionResult } from '../hooks/use-hub'
 import { useI18n } from '../i18n'
 import type { SessionView } from '../state/hub-state'
+import { ConnectionHistory } from './ConnectionHistory'
 import { CountdownRing, useNow } from './CountdownRing'
+import { HealthChip, isDegraded } from './HealthChip'
 import { phoneOf } from './SessionList'
 import { StateChip } from './StateChip'
 
@@ -15,11 +17,23 @@ interface Props {
   onLinkByPhone(phoneNumber: string): Promise<ActionResult>
   onDisconnect(sessionId: string): Promise<ActionResult>
   onSimulateScan(sessionId: string, qrData: string): Promise<ActionResult>
+  onLoadTimeline(sessionId: string): void
 }
 
 /** `ABCD1234` → `ABCD-1234`, as WhatsApp shows pairing codes. */
 export function groupCode(code: string): string {
   return code.match(/.{1,4}/g)?.join('-') ?? code
+}
+
+/**
+ * What the hub said about an ended link beyond the reason's usual sentence (which the UI already
+ * says in the reader's language): WhatsApp's own words, or that the stored data cannot be read.
+ */
+export function endedDetail(status: StatusEvent): string | undefined {
+  if (status.status !== 'disconnected' || !status.message) return undefined
+  return status.reason && status.message === DISCONNECT_MESSAGES[status.reason]
+    ? undefined
+    : status.message
 }
 
 export function SessionPanel(props: Props) {
@@ -28,10 +42,11 @@ export function SessionPanel(props: Props) {
   return (
     <section className="card panel" aria-labelledby="panel-title" aria-live="polite">
       <h2 id="panel-title" className="visually-hidden">
-        {t('sessions.title')}
+        {t('panel.title')}
       </h2>
       {session ? (
-        <SessionDetail {...props} session={session} />
+        // Keyed: a problem shown or a history opened for one account is not carried to the next.
+        <SessionDetail key={session.id} {...props} session={session} />
       ) : (
         <p className="muted">{t('panel.none')}</p>
       )}
@@ -54,11 +69,13 @@ function SessionDetail({
   onRequestCode,
   onDisconnect,
   onSimulateScan,
+  onLoadTimeline,
 }: Props & { session: SessionView }) {
   const { t } = useI18n()
   const now = useNow(500)
   const [problem, setProblem] = useState<string | null>(null)
   const { status, qr, pairing } = session
+  const detail = endedDetail(status)
 
   const act = async (run: () => Promise<ActionResult>) => {
     setProblem(null)
@@ -71,6 +88,7 @@ function SessionDetail({
       <div className="detail-head">
         <code className="session-id">{session.id}</code>
         <StateChip status={status} />
+        <HealthChip status={status} />
       </div>
 
       {status.status === 'pending' && <p className="muted">{t('qr.waiting')}</p>}
@@ -146,6 +164,12 @@ function SessionDetail({
         <div className="linked">
           <p className="linked-name">{t('linked.as', { name: status.user.name })}</p>
           <p className="muted">{t('linked.number', { number: phoneOf(status.user.id) })}</p>
+          {isDegraded(status) && (
+            <div className="health-note" data-testid="health-note">
+              {status.health_reason && <p>{status.health_reason}</p>}
+              <p className="muted">{t('health.help')}</p>
+            </div>
+          )}
           <DisconnectButton
             disabled={!connected}
             onConfirm={() => act(() => onDisconnect(session.id))}
@@ -160,6 +184,7 @@ function SessionDetail({
               reason: status.reason ? t(`reason.${status.reason}`) : '—',
             })}
           </p>
+          {detail && <p data-testid="ended-detail">{detail}</p>}
           <button
             type="button"
             disabled={!connected}
@@ -170,11 +195,18 @@ function SessionDetail({
         </div>
       )}
 
-      {(status.status === 'pending' || status.status === 'qr_ready') && (
+      {/* A failed session may still hold data (one the data key cannot open): this deletes it. */}
+      {(status.status === 'pending' ||
+        status.status === 'qr_ready' ||
+        (status.status === 'disconnected' && status.reason === 'failed')) && (
         <DisconnectButton
           disabled={!connected}
           onConfirm={() => act(() => onDisconnect(session.id))}
         />
+      )}
+
+      {(status.status === 'authenticated' || status.status === 'disconnected') && (
+        <ConnectionHistory session={session} onLoad={onLoadTimeline} />
       )}
 
       {problem && (

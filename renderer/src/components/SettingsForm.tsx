@@ -2,8 +2,8 @@ import { useEffect, useState, type FormEvent } from 'react'
 import type { DesktopApi, Settings } from '../../../preload/api'
 import { useI18n } from '../i18n'
 
-/** Desktop window only: port, address, provider and close-to-tray. Saving restarts the server
- *  when the port, address or provider changed. */
+/** Desktop window only: port, address, provider, close-to-tray and notifications. Saving
+ *  restarts the server when the port, address or provider changed. */
 export function SettingsForm({ desktop }: { desktop: DesktopApi }) {
   const { t } = useI18n()
   const [saved, setSaved] = useState<Settings | null>(null)
@@ -86,6 +86,14 @@ export function SettingsForm({ desktop }: { desktop: DesktopApi }) {
             onChange={(event) => setDraft({ ...draft, closeToTray: event.target.checked })}
           />
           {t('settings.closeToTray')}
+        </label>
+        <label>
+          <input
+            type="checkbox"
+            checked={draft.notifications}
+            onChange={(event) => setDraft({ ...draft, notifications: event.target.checked })}
+          />
+          {t('settings.notifications')}
         </label>
         <button type="submit">{t('settings.save')}</button>
         {message && (

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useReducer, useRef } from 'react'
-import type { Ack, ErrorBody, StatusEvent } from '../../../server/protocol'
+import type { Ack, ErrorBody, StatusEvent, TimelineAck } from '../../../server/protocol'
 import { ServerEvent } from '../../../server/protocol'
 import { hubReducer, initialHubState, type ServerEventMessage } from '../state/hub-state'
 import type { HubSocket, Transport } from './transport'
@@ -24,6 +24,7 @@ export function useHub({
 }) {
   const [state, dispatch] = useReducer(hubReducer, initialHubState)
   const socketRef = useRef<HubSocket | null>(null)
+  const timelineRequests = useRef(0)
 
   useEffect(() => {
     if (!url || !token) {
@@ -87,9 +88,36 @@ export function useHub({
     const socket = socketRef.current
     if (!socket) return { ok: false, error: { code: 'internal', message: 'not connected' } }
     const ack = (await socket.emitWithAck(event, payload)) as Ack<{ session_id?: string }>
-    if (!ack.ok) return ack
+    if (!ack.ok) {
+      dispatch({ type: 'request_failed', event, error: ack.error })
+      return ack
+    }
     if (ack.session_id) dispatch({ type: 'select', sessionId: ack.session_id })
     return { ok: true, ...(ack.session_id ? { sessionId: ack.session_id } : {}) }
+  }, [])
+
+  /** `get_timeline`; the answer lands in the session's `timeline` unless a newer request went out. */
+  const loadTimeline = useCallback(async (sessionId: string) => {
+    const request = ++timelineRequests.current
+    dispatch({ type: 'timeline_requested', sessionId, request })
+    const socket = socketRef.current
+    if (!socket) {
+      dispatch({
+        type: 'timeline_failed',
+        sessionId,
+        request,
+        error: { code: 'internal', message: 'not connected' },
+      })
+      return
+    }
+    const ack = (await socket.emitWithAck('get_timeline', {
+      session_id: sessionId,
+    })) as Ack<TimelineAck>
+    dispatch(
+      ack.ok
+        ? { type: 'timeline_loaded', sessionId, request, events: ack.events }
+        : { type: 'timeline_failed', sessionId, request, error: ack.error },
+    )
   }, [])
 
   const simulateScan = useCallback(
@@ -127,6 +155,7 @@ export function useHub({
         ...(phoneNumber ? { phone_number: phoneNumber } : {}),
       }),
     disconnect: (sessionId: string) => request('disconnect_whatsapp', { session_id: sessionId }),
+    loadTimeline,
     simulateScan,
   }
 }

@@ -1,11 +1,13 @@
 import type {
   DisconnectReason,
+  ErrorBody,
   ErrorEvent,
   PairingCodeEvent,
   ProviderName,
   QrCodeEvent,
   ServerEvents,
   StatusEvent,
+  TimelineEntry,
 } from '../../../server/protocol'
 
 export type Connection =
@@ -23,6 +25,19 @@ export interface SessionView {
   pairing?: PairingCodeEvent
   /** When the pairing code arrived (the protocol gives only its expiry), for the countdown. */
   pairingReceivedAt?: string
+  /** Counts the `status` pushes (and re-lists) seen for this session: an open history reloads on each. */
+  statusRevision: number
+  timeline?: TimelineView
+}
+
+/** The account's connection history (`get_timeline`), as far as this page has loaded it. */
+export interface TimelineView {
+  /** The request whose answer is awaited or shown: an answer to an older one is dropped. */
+  request: number
+  loading: boolean
+  /** The last loaded entries, oldest first; kept on screen while a refresh is under way. */
+  events?: TimelineEntry[]
+  error?: ErrorBody
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -65,6 +80,11 @@ export type HubAction =
   | { type: 'log'; entry: Omit<ActivityEntry, 'id'> }
   | { type: 'clear_log' }
   | { type: 'dismiss_error' }
+  /** A request's failed ack, which the UI shows where the request was made. */
+  | { type: 'request_failed'; event: string; error: ErrorBody }
+  | { type: 'timeline_requested'; sessionId: string; request: number }
+  | { type: 'timeline_loaded'; sessionId: string; request: number; events: TimelineEntry[] }
+  | { type: 'timeline_failed'; sessionId: string; request: number; error: ErrorBody }
 
 export const initialHubState: HubState = {
   connection: { kind: 'connecting' },
@@ -92,7 +112,7 @@ function withSession(
   id: string,
   update: (session: SessionView) => SessionView,
 ): HubState {
-  const existing = state.sessions[id] ?? { id, status: baseStatus(id) }
+  const existing = state.sessions[id] ?? { id, status: baseStatus(id), statusRevision: 0 }
   const order = state.sessions[id] ? state.order : [...state.order, id]
   // With nothing selected, the first session that shows up is the one on screen.
   const selected = state.selected ?? id
@@ -185,8 +205,11 @@ function applyEvent(state: HubState, event: ServerEventMessage): HubState {
           status: 'disconnected',
           authenticated: false,
           reconnecting: false,
+          health: 'ok',
+          health_reason: undefined,
           reason,
           user: undefined,
+          message,
         },
       }))
       return appendLog(
@@ -201,23 +224,35 @@ function applyEvent(state: HubState, event: ServerEventMessage): HubState {
     case 'status': {
       const status = event.payload
       const previous = state.sessions[status.session_id]?.status
-      const next = withSession(state, status.session_id, (session) => ({
+      let next = withSession(state, status.session_id, (session) => ({
         ...session,
         status,
+        statusRevision: session.statusRevision + 1,
         ...(status.status === 'qr_ready' ? {} : { qr: undefined, pairing: undefined }),
       }))
-      const changed =
-        previous?.status !== status.status || previous?.reconnecting !== status.reconnecting
-      return changed
-        ? appendLog(
-            next,
-            hubLog(
-              status.reconnecting ? 'warn' : 'debug',
-              `Status ${status.status}${status.reconnecting ? ' (reconnecting)' : ''}`,
-              status.session_id,
-            ),
-          )
-        : next
+      if (previous?.status !== status.status || previous?.reconnecting !== status.reconnecting) {
+        next = appendLog(
+          next,
+          hubLog(
+            status.reconnecting ? 'warn' : 'debug',
+            `Status ${status.status}${status.reconnecting ? ' (reconnecting)' : ''}`,
+            status.session_id,
+          ),
+        )
+      }
+      if (status.health === 'degraded' && previous?.health !== 'degraded') {
+        next = appendLog(
+          next,
+          hubLog(
+            'warn',
+            `Degraded: ${status.health_reason ?? 'no reason given'}`,
+            status.session_id,
+          ),
+        )
+      } else if (status.health === 'ok' && previous?.health === 'degraded') {
+        next = appendLog(next, hubLog('info', 'Healthy again', status.session_id))
+      }
+      return next
     }
     case 'message': {
       const message = event.payload
@@ -250,8 +285,11 @@ export function hubReducer(state: HubState, action: HubAction): HubState {
         sessions[status.session_id] = {
           id: status.session_id,
           status,
+          // A re-list may follow missed pushes (the hub was away): an open history reloads.
+          statusRevision: (known?.statusRevision ?? 0) + 1,
           ...(status.status === 'qr_ready' && known?.qr ? { qr: known.qr } : {}),
           ...(status.status === 'qr_ready' && known?.pairing ? { pairing: known.pairing } : {}),
+          ...(known?.timeline ? { timeline: known.timeline } : {}),
         }
       }
       const order = [
@@ -269,7 +307,54 @@ export function hubReducer(state: HubState, action: HubAction): HubState {
       return { ...state, log: [] }
     case 'dismiss_error':
       return { ...state, lastError: undefined }
+    case 'request_failed':
+      return withoutEcho(state, action.event, action.error)
+    case 'timeline_requested':
+      return withTimeline(state, action.sessionId, (timeline) => ({
+        request: action.request,
+        loading: true,
+        ...(timeline?.events ? { events: timeline.events } : {}),
+      }))
+    case 'timeline_loaded':
+      return withTimeline(state, action.sessionId, (timeline) =>
+        timeline?.request === action.request
+          ? { request: action.request, loading: false, events: action.events }
+          : timeline,
+      )
+    case 'timeline_failed':
+      return withTimeline(
+        withoutEcho(state, 'get_timeline', action.error),
+        action.sessionId,
+        (timeline) =>
+          timeline?.request === action.request
+            ? { request: action.request, loading: false, error: action.error }
+            : timeline,
+      )
   }
+}
+
+/**
+ * The hub reports a failed request twice: an `error` event, then the ack. Where the UI shows the
+ * ack's error beside what was asked, the event's copy of it need not stay on screen as well.
+ */
+function withoutEcho(state: HubState, event: string, error: ErrorBody): HubState {
+  const shown = state.lastError
+  return shown?.event === event && shown.code === error.code && shown.message === error.message
+    ? { ...state, lastError: undefined }
+    : state
+}
+
+/** Updates a known session's history; an answer about a session that has gone is dropped. */
+function withTimeline(
+  state: HubState,
+  id: string,
+  update: (timeline: TimelineView | undefined) => TimelineView | undefined,
+): HubState {
+  const session = state.sessions[id]
+  if (!session) return state
+  const timeline = update(session.timeline)
+  if (timeline === session.timeline) return state
+  return { ...state, sessions: { ...state.sessions, [id]: { ...session, timeline } } }
 }
 
 export type { DisconnectReason }
