@@ -35,6 +35,16 @@ export interface Config {
   dataKeyPrevious: Buffer[]
   /** A linked account silent this long while open is degraded; twice as long, reconnected. */
   healthSilenceMs: number
+  /** Messages sent per account kept for WhatsApp's retry requests (Baileys `getMessage`). */
+  sentMessagesMax: number
+  /** How long a sent message is kept for retry requests. */
+  sentMessagesMaxAgeMs: number
+  /**
+   * Decryption failures from one peer within `decryptFailuresWindowMs` after which the encryption
+   * sessions with that peer are dropped, so they are negotiated anew (0: never).
+   */
+  decryptFailuresReset: number
+  decryptFailuresWindowMs: number
   /** REDIS_URL: run as one hub of a fleet on this Redis; unset, one process with files. */
   redisUrl: string | undefined
   /** This hub's name in the fleet (default: host name and port). */
@@ -178,6 +188,22 @@ const variables = {
     schema: integer(100, 3_600_000),
     fallback: '90000',
   },
+  SENT_MESSAGES_MAX: { key: 'sentMessagesMax', schema: integer(1, 100_000), fallback: '500' },
+  SENT_MESSAGES_MAX_AGE_MS: {
+    key: 'sentMessagesMaxAgeMs',
+    schema: integer(1000, 90 * 86_400_000),
+    fallback: String(7 * 86_400_000),
+  },
+  DECRYPT_FAILURES_RESET: {
+    key: 'decryptFailuresReset',
+    schema: integer(0, 10_000),
+    fallback: '5',
+  },
+  DECRYPT_FAILURES_WINDOW_MS: {
+    key: 'decryptFailuresWindowMs',
+    schema: integer(1000, 86_400_000),
+    fallback: '600000',
+  },
   REDIS_URL: {
     key: 'redisUrl',
     schema: z
@@ -317,6 +343,10 @@ export function configuredLimits(config: Config): Record<string, number> {
     MAX_PENDING_PER_CLIENT: config.maxPendingPerClient,
     SEND_QUEUE_MAX: config.sendQueueMax,
     HEALTH_SILENCE_MS: config.healthSilenceMs,
+    SENT_MESSAGES_MAX: config.sentMessagesMax,
+    SENT_MESSAGES_MAX_AGE_MS: config.sentMessagesMaxAgeMs,
+    DECRYPT_FAILURES_RESET: config.decryptFailuresReset,
+    DECRYPT_FAILURES_WINDOW_MS: config.decryptFailuresWindowMs,
     LEASE_TTL_MS: config.leaseTtlMs,
     FORWARD_TIMEOUT_MS: config.forwardTimeoutMs,
   }

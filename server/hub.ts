@@ -209,8 +209,6 @@ async function openOn(
   const { token } = await resolveToken(config, plane.store.hub, logger)
   const startedAt = Date.now()
   const store = new SessionStore(plane.store, logger)
-  const provider = await (options.providerFactory ?? createProvider)({ config, logger })
-
   const origins = createOriginPolicy(config.corsOrigins)
   // The gauges read what they count only when scraped, after it all exists.
   const metrics = createMetrics({
@@ -220,6 +218,11 @@ async function openOn(
     clientBuffers: () => socketServer.buffers.measure(),
     authAddresses: () => guard.size,
     limits: configuredLimits(config),
+  })
+  const provider = await (options.providerFactory ?? createProvider)({
+    config,
+    logger,
+    metrics: metrics.provider,
   })
   const guard = createAuthGuard({
     failuresPerMinute: config.authFailuresPerMin,

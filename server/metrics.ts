@@ -19,6 +19,8 @@ export interface ClientBuffers {
 
 export interface HubMetrics {
   readonly registry: Registry
+  /** What the WhatsApp provider counts (handed to it in its ProviderContext). */
+  readonly provider: ProviderMetrics
   eventIn(event: string): void
   eventOut(event: string): void
   error(code: string): void
@@ -31,6 +33,43 @@ export interface HubMetrics {
   clientDropped(reason: DropReason): void
   /** A request Node's parser refused or timed out, by the code of the JSON answer. */
   httpClientError(code: string): void
+}
+
+// ---- WhatsApp provider (Baileys) -------------------------------------------------------------
+
+/** Why a received WhatsApp message could not be decrypted (libsignal's error, as a label). */
+export const DECRYPT_FAILURE_REASONS = [
+  'bad_mac',
+  'no_matching_sessions',
+  'no_session',
+  'invalid_prekey',
+  'no_sender_key',
+  'old_counter',
+  'key_used',
+  'other',
+] as const
+export type DecryptFailureReason = (typeof DECRYPT_FAILURE_REASONS)[number]
+/** Where the WhatsApp Web version the provider connects with came from. */
+export type VersionLookupResult = 'wa_web' | 'baileys' | 'failed'
+/** Credential entries the provider deletes because WhatsApp can no longer use them. */
+export type PrunedCredential = 'pre-key' | 'tctoken'
+
+/** The provider's gauges, summed over its accounts; read when `/metrics` is scraped. */
+export interface ProviderGauges {
+  /** Entries and bytes in the accounts' credential stores, as last measured. */
+  credentials(): { entries: number; bytes: number }
+  /** Entries held in memory, by kind (caches, counters, queues). */
+  memory(): Record<string, number>
+}
+
+export interface ProviderMetrics {
+  decryptFailure(reason: DecryptFailureReason): void
+  /** A peer's encryption sessions were dropped after repeated decryption failures. */
+  peerSessionsReset(): void
+  versionLookup(result: VersionLookupResult): void
+  credentialsPruned(type: PrunedCredential, count: number): void
+  /** Registers the provider's gauges (the last call wins). */
+  observe(gauges: ProviderGauges): void
 }
 
 export interface MetricsSources {
@@ -168,8 +207,69 @@ export function createMetrics(read: MetricsSources): HubMetrics {
     ['bad_request', 'request_timeout', 'headers_too_large'],
   )
 
+  // ---- WhatsApp provider (Baileys) -------------------------------------------------------------
+  let providerGauges: ProviderGauges | undefined
+  new Gauge({
+    name: 'wa_link_hub_baileys_credential_entries',
+    help: "Entries in the linked accounts' WhatsApp credential stores, summed (measured at each upkeep)",
+    registers,
+    collect() {
+      if (providerGauges) this.set(providerGauges.credentials().entries)
+    },
+  })
+  new Gauge({
+    name: 'wa_link_hub_baileys_credential_bytes',
+    help: "Bytes in the linked accounts' WhatsApp credential stores, summed (measured at each upkeep)",
+    registers,
+    collect() {
+      if (providerGauges) this.set(providerGauges.credentials().bytes)
+    },
+  })
+  new Gauge({
+    name: 'wa_link_hub_baileys_memory_entries',
+    help: 'Entries the WhatsApp provider holds in memory over all accounts, by kind (each kind is capped per account)',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      if (!providerGauges) return
+      for (const [kind, count] of Object.entries(providerGauges.memory())) this.set({ kind }, count)
+    },
+  })
+  const decryptFailures = counter(
+    'wa_link_hub_baileys_decrypt_failures_total',
+    'Received WhatsApp messages that could not be decrypted, by reason',
+    'reason',
+    [...DECRYPT_FAILURE_REASONS],
+  )
+  const peerResets = counter(
+    'wa_link_hub_baileys_peer_session_resets_total',
+    'Peers whose encryption sessions were dropped after DECRYPT_FAILURES_RESET failures, to renegotiate them',
+  )
+  const versionLookups = counter(
+    'wa_link_hub_baileys_version_lookups_total',
+    'WhatsApp Web version lookups, by where the version came from (failed: the cached or bundled one stays)',
+    'result',
+    ['wa_web', 'baileys', 'failed'],
+  )
+  const pruned = counter(
+    'wa_link_hub_baileys_credentials_pruned_total',
+    'Credential entries deleted because WhatsApp can no longer use them, by type',
+    'type',
+    ['pre-key', 'tctoken'],
+  )
+  const provider: ProviderMetrics = {
+    decryptFailure: (reason) => decryptFailures.inc({ reason }),
+    peerSessionsReset: () => peerResets.inc(),
+    versionLookup: (result) => versionLookups.inc({ result }),
+    credentialsPruned: (type, count) => pruned.inc({ type }, count),
+    observe(gauges) {
+      providerGauges = gauges
+    },
+  }
+
   return {
     registry,
+    provider,
     eventIn: (event) => eventsIn.inc({ event }),
     eventOut: (event) => eventsOut.inc({ event }),
     error: (code) => errors.inc({ code }),

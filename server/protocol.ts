@@ -86,10 +86,21 @@ export const sessionIdSchema = z
   .string({ error: 'session_id must be a string' })
   .regex(SESSION_ID_PATTERN, 'session_id must be 1-64 characters of A-Z, a-z, 0-9, _ or -')
 
-/** International number, digits only with an optional leading +, as WhatsApp's pairing expects. */
+/**
+ * International number as WhatsApp's pairing expects it: digits only, country code first. Spaces,
+ * dashes, dots and parentheses, as people write numbers, are dropped, and so is a leading +.
+ */
 export const phoneNumberSchema = z
   .string({ error: 'phone_number must be a string' })
-  .regex(/^\+?[1-9]\d{6,14}$/, 'phone_number must be 7-15 digits in international format')
+  .transform((value) => value.replace(/[\s().-]/g, ''))
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^\+?[1-9]\d{6,14}$/,
+        'phone_number must be the full international number, country code first, 7-15 digits (like +34 600 111 222); not a local number starting with 0',
+      ),
+  )
   .transform((value) => value.replace(/^\+/, ''))
 
 /** A recipient: digits (international format) or a WhatsApp JID. */
@@ -275,7 +286,12 @@ export interface MessageEvent {
   type: 'message'
   session_id: string
   id: string
+  /** The chat: the sender's phone-number JID when known, else its LID; a group's JID in a group. */
   from: string
+  /** The sender's phone-number JID (`<digits>@s.whatsapp.net`), when known. */
+  from_pn?: string
+  /** The sender's LID (`<id>@lid`, WhatsApp's number-less address), when known. */
+  from_lid?: string
   text: string
   kind: MessageKind
   timestamp: string

@@ -12,6 +12,8 @@ import type { Logger } from '../logger'
 import type { Namespace } from '../store/store'
 
 export const CREDS_KEY = 'creds'
+/** The last creds that were verified readable and linked, taken before each reconnect. */
+export const CREDS_BACKUP_KEY = 'creds.bak'
 
 export interface StoreAuthState {
   state: AuthenticationState
@@ -19,8 +21,13 @@ export interface StoreAuthState {
   saveCreds(): Promise<void>
   /** Resolves when every write made so far is durable. */
   flush(): Promise<void>
-  /** True when creds existed: a linked (or half-linked) account lives here. */
-  readonly restored: boolean
+  /**
+   * Stores the current creds as `creds.bak` if they are a complete link, then reads the backup
+   * back to check it. Resolves true once a verified backup is durable.
+   */
+  backupCreds(): Promise<boolean>
+  /** Starts over with new, unlinked creds (an abandoned pairing attempt), and stores them. */
+  resetCreds(): Promise<void>
 }
 
 /**
@@ -34,12 +41,78 @@ export function authKey(type: string, id: string): string {
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value, BufferJSON.replacer), 'utf8')
 const decode = <T>(value: Buffer) => JSON.parse(value.toString('utf8'), BufferJSON.reviver) as T
 
+const isKeyPair = (value: unknown) => {
+  const pair = value as { public?: unknown; private?: unknown } | null | undefined
+  return pair?.public instanceof Uint8Array && pair.private instanceof Uint8Array
+}
+
+/**
+ * Creds as Baileys needs them (`initAuthCreds()`'s keys), or undefined when `value` is not JSON
+ * or not creds. Unsealing happens before this: a value the data key cannot open throws there and
+ * is never taken for damage here.
+ */
+export function parseCreds(value: Buffer): AuthenticationCreds | undefined {
+  let creds: AuthenticationCreds
+  try {
+    creds = decode<AuthenticationCreds>(value)
+  } catch {
+    return undefined
+  }
+  const valid =
+    typeof creds === 'object' &&
+    creds !== null &&
+    isKeyPair(creds.noiseKey) &&
+    isKeyPair(creds.pairingEphemeralKeyPair) &&
+    isKeyPair(creds.signedIdentityKey) &&
+    isKeyPair(creds.signedPreKey?.keyPair) &&
+    typeof creds.registrationId === 'number' &&
+    typeof creds.advSecretKey === 'string' &&
+    Number.isInteger(creds.nextPreKeyId)
+  return valid ? creds : undefined
+}
+
+/** Stored creds that are unreadable, with no usable backup: nothing is deleted or replaced. */
+export class DamagedCredentialsError extends Error {
+  constructor() {
+    super('the stored WhatsApp credentials are damaged and have no usable backup')
+    this.name = 'DamagedCredentialsError'
+  }
+}
+
+/**
+ * The stored creds, or their backup (and its bytes) when they are unreadable. Errors of the store
+ * itself (a wrong data key included) are thrown as they are, never "repaired".
+ */
+async function readCreds(
+  store: Namespace,
+): Promise<{ creds?: AuthenticationCreds; backup?: Buffer }> {
+  const value = await store.get(CREDS_KEY)
+  if (value === undefined) return {}
+  const creds = parseCreds(value)
+  if (creds) return { creds }
+  const backup = await store.get(CREDS_BACKUP_KEY)
+  const restored = backup && parseCreds(backup)
+  if (!backup || !restored) throw new DamagedCredentialsError()
+  return { creds: restored, backup }
+}
+
 /**
  * Baileys' AuthenticationState over the session's credential namespace: every write is durable
  * and sealed, and writes of one account are applied in order (the store's per-account queue), so
  * a crash leaves either the old or the new value of a key, never half of one.
+ *
+ * Unreadable creds are replaced by their backup; with no usable backup this throws
+ * DamagedCredentialsError and leaves the namespace as it is.
+ *
+ * `fresh`: a new link starts clean, whatever the namespace holds (creds a pairing attempt saved
+ * before it was abandoned would make Baileys log in as a device WhatsApp never registered,
+ * socket.js:320-327).
  */
-export async function useStoreAuthState(store: Namespace, logger: Logger): Promise<StoreAuthState> {
+export async function useStoreAuthState(
+  store: Namespace,
+  logger: Logger,
+  options: { fresh?: boolean } = {},
+): Promise<StoreAuthState> {
   const pending = new Set<Promise<void>>()
   const write = (changes: [string, Buffer | null][]): Promise<void> => {
     const done = store.write(changes)
@@ -57,10 +130,17 @@ export async function useStoreAuthState(store: Namespace, logger: Logger): Promi
     }
   }
 
-  const storedValue = await store.get(CREDS_KEY)
-  const stored =
-    storedValue === undefined ? undefined : parse<AuthenticationCreds>(CREDS_KEY, storedValue)
-  const creds = stored ?? initAuthCreds()
+  let loaded: { creds?: AuthenticationCreds; backup?: Buffer } = {}
+  if (options.fresh) {
+    const leftovers = await store.keys()
+    if (leftovers.length > 0) await write(leftovers.map((key) => [key, null]))
+  } else {
+    loaded = await readCreds(store)
+    if (loaded.backup) {
+      await write([[CREDS_KEY, loaded.backup]])
+      logger.warn('Stored WhatsApp credentials were unreadable; restored them from their backup')
+    }
+  }
 
   const keys: SignalKeyStore = {
     async get<T extends keyof SignalDataTypeMap>(type: T, ids: string[]) {
@@ -89,13 +169,27 @@ export async function useStoreAuthState(store: Namespace, logger: Logger): Promi
     },
   }
 
+  const state: AuthenticationState = { creds: loaded.creds ?? initAuthCreds(), keys }
+  const saveCreds = () => write([[CREDS_KEY, encode(state.creds)]])
+
   return {
-    state: { creds, keys },
-    saveCreds: () => write([[CREDS_KEY, encode(creds)]]),
+    state,
+    saveCreds,
     async flush() {
       await Promise.allSettled([...pending])
     },
-    restored: stored !== undefined,
+    async backupCreds() {
+      const value = encode(state.creds)
+      const copy = parseCreds(value)
+      if (!copy || !isLinked(copy)) return false
+      await write([[CREDS_BACKUP_KEY, value]])
+      const stored = await store.get(CREDS_BACKUP_KEY)
+      return stored !== undefined && stored.equals(value)
+    },
+    async resetCreds() {
+      state.creds = initAuthCreds()
+      await saveCreds()
+    },
   }
 }
 
@@ -108,14 +202,11 @@ export function isLinked(creds: AuthenticationCreds): boolean {
   return Boolean(creds.me?.id && creds.account)
 }
 
-/** Stored credentials of a completed link, if there are any. */
+/**
+ * Stored credentials of a completed link (their backup when they are unreadable), if any; throws
+ * DamagedCredentialsError when neither can be read.
+ */
 export async function readLinkedCreds(store: Namespace): Promise<AuthenticationCreds | undefined> {
-  const value = await store.get(CREDS_KEY)
-  if (value === undefined) return undefined
-  try {
-    const creds = decode<AuthenticationCreds>(value)
-    return isLinked(creds) ? creds : undefined
-  } catch {
-    return undefined
-  }
+  const { creds } = await readCreds(store)
+  return creds && isLinked(creds) ? creds : undefined
 }

@@ -1,5 +1,6 @@
 import type { Config } from '../config'
 import type { Logger } from '../logger'
+import type { ProviderMetrics } from '../metrics'
 import type { DisconnectReason, LinkedUser, MessageKind, ProviderName } from '../protocol'
 import type { Namespace } from '../store/store'
 
@@ -14,8 +15,12 @@ export interface ProviderQr {
 
 export interface IncomingMessage {
   id: string
-  /** Sender's normalized JID. */
+  /** The chat's normalized JID: the sender's phone-number form when known, else as addressed. */
   from: string
+  /** The sender's phone-number JID (`<digits>@s.whatsapp.net`), when known. */
+  fromPn?: string
+  /** The sender's LID (`<id>@lid`), when known. */
+  fromLid?: string
   text: string
   kind: MessageKind
   timestamp: Date
@@ -116,6 +121,8 @@ export interface WhatsAppProvider {
 export interface ProviderContext {
   config: Config
   logger: Logger
+  /** The hub's counters and gauges for what the provider does; absent outside a hub. */
+  metrics?: ProviderMetrics
 }
 
 export class ProviderError extends Error {

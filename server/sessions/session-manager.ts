@@ -725,6 +725,8 @@ export class SessionManager {
           session_id: session.id,
           id: message.id,
           from: message.from,
+          ...(message.fromPn ? { from_pn: message.fromPn } : {}),
+          ...(message.fromLid ? { from_lid: message.fromLid } : {}),
           text: message.text,
           kind: message.kind,
           timestamp: message.timestamp.toISOString(),

@@ -1,3 +1,4 @@
+import { Boom } from '@hapi/boom'
 import { DisconnectReason } from '@whiskeysockets/baileys'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { LogEntry } from '../../server/logger'
@@ -7,10 +8,19 @@ import type {
   MessageEvent,
   QrCodeEvent,
   StatusEvent,
+  TimelineAck,
 } from '../../server/protocol'
 import { createBaileysProvider, reconnectDelay } from '../../server/providers/baileys'
 import { isLinked, readLinkedCreds } from '../../server/providers/baileys-auth-store'
-import { fakeBaileys, textMessage, type FakeWASocket } from '../helpers/fake-baileys'
+import {
+  directProvider,
+  fakeBaileys,
+  linkPhone,
+  startBaileysHub,
+  STUB_VERSIONS,
+  textMessage,
+  type FakeWASocket,
+} from '../helpers/fake-baileys'
 import {
   collect,
   decodeQrDataUrl,
@@ -26,7 +36,6 @@ import { MemoryNamespace, recordingSink } from '../helpers/memory-store'
 import { credentialsOf, filesShowing, storedSessionIds } from '../helpers/store'
 import { until } from '../main/launch'
 
-const QR = '2@fakeRef,bm9pc2U=,aWRlbnRpdHk=,YWR2'
 const hubs: TestHub[] = []
 afterEach(async () => {
   for (const hub of hubs.splice(0)) await hub.close(true)
@@ -42,7 +51,7 @@ async function baileysHub(env: Record<string, string> = {}, dataDir?: string) {
       providerFactory: (context) =>
         createBaileysProvider(context, {
           makeSocket: fake.makeSocket,
-          fetchVersion: async () => ({ version: [2, 3000, 1] }),
+          versionLookups: STUB_VERSIONS,
           backoff: { initialMs: 20, maxMs: 160, stableMs: 150 },
           random: () => 1,
         }),
@@ -61,7 +70,7 @@ async function link(t: TestHub, fake: ReturnType<typeof fakeBaileys>, id: string
   await socket.emitWithAck('get_qr', { session_id: id })
   await until(() => fake.sockets.length > 0)
   const first = fake.last()
-  first.showQr(QR)
+  first.pairDevice()
   first.scanned()
   await until(() => fake.last() !== first)
   fake.last().open()
@@ -76,14 +85,15 @@ describe('linking with Baileys', () => {
     const qrs = collect<QrCodeEvent>(socket, 'qr_code')
     await socket.emitWithAck('get_qr', { session_id: 'qr' })
     await until(() => fake.sockets.length === 1)
-    fake.last().showQr(QR)
-    fake.last().showQr(`${QR}2`)
+    fake.last().pairDevice()
+    await until(() => qrs.length === 1)
+    fake.last().nextQr()
     await until(() => qrs.length === 2)
     expect(qrs.map((qr) => [qr.attempt, qr.attempts_max])).toEqual([
       [1, 6],
       [2, 6],
     ])
-    expect(decodeQrDataUrl(qrs[1]!.qr_image)).toBe(`${QR}2`)
+    expect(decodeQrDataUrl(qrs[1]!.qr_image)).toBe(fake.last().qrs[1])
     expect(Date.parse(qrs[0]!.expires_at) - Date.parse(qrs[0]!.issued_at)).toBe(60_000)
     expect(Date.parse(qrs[1]!.expires_at) - Date.parse(qrs[1]!.issued_at)).toBe(20_000)
   })
@@ -121,7 +131,7 @@ describe('linking with Baileys', () => {
     const fake = fakeBaileys()
     const provider = createBaileysProvider(
       { config: loadConfig({ WA_PROVIDER: 'baileys' }), logger: silentLogger },
-      { makeSocket: fake.makeSocket, fetchVersion: async () => ({ version: [2, 3000, 1] }) },
+      { makeSocket: fake.makeSocket, versionLookups: STUB_VERSIONS },
     )
     const store = new MemoryNamespace()
     const linkedAtAnnounce: boolean[] = []
@@ -133,10 +143,10 @@ describe('linking with Baileys', () => {
     })
     await provider.link({ id: 'durable', store, sink }, {})
     await until(() => fake.sockets.length === 1)
-    fake.last().showQr(QR)
-    store.hold() // the disk is slow from here on
+    fake.last().pairDevice()
     fake.last().scanned()
     await until(() => fake.sockets.length === 2)
+    store.hold() // the disk is slow from here on
     fake.last().open()
     await sleep(50)
     expect(linkedAtAnnounce).toEqual([]) // nothing announced while the creds are not on disk
@@ -179,7 +189,7 @@ describe('linking with Baileys', () => {
     const qrs = collect(socket, 'qr_code')
     await socket.emitWithAck('get_qr', { session_id: 'pair', phone_number: '+34600111222' })
     await until(() => fake.sockets.length === 1)
-    fake.last().showQr(QR)
+    fake.last().pairDevice()
     expect(await pairing).toMatchObject({ session_id: 'pair', code: 'ABCD2345' })
     expect(qrs).toEqual([])
   })
@@ -191,7 +201,7 @@ describe('linking with Baileys', () => {
     await socket.emitWithAck('get_qr', { session_id: 'pair-fail', phone_number: '34600111222' })
     await until(() => fake.sockets.length === 1)
     fake.last().pairingWorks = false
-    fake.last().showQr(QR)
+    fake.last().pairDevice()
     expect(await ended).toMatchObject({ reason: 'failed' })
     await sleep(50)
     expect(await storedSessionIds(t.dataDir)).not.toContain('pair-fail')
@@ -255,7 +265,7 @@ describe('when the connection closes', () => {
     const ended = nextEvent<DisconnectedEvent>(socket, 'disconnected')
     await socket.emitWithAck('get_qr', { session_id: 'timeout' })
     await until(() => fake.sockets.length === 1)
-    fake.last().showQr(QR)
+    fake.last().pairDevice()
     fake.last().drop(DisconnectReason.timedOut, 'QR refs attempts ended')
     expect(await ended).toMatchObject({ reason: 'qr_timeout' })
   })
@@ -417,7 +427,7 @@ describe('with the real makeWASocket', () => {
       {
         providerFactory: (context) =>
           createBaileysProvider(context, {
-            fetchVersion: async () => ({ version: [2, 3000, 1] }),
+            versionLookups: STUB_VERSIONS,
             socketConfig: {
               waWebSocketUrl: `ws://127.0.0.1:${port}/ws/chat`,
               connectTimeoutMs: 2000,
@@ -436,5 +446,180 @@ describe('with the real makeWASocket', () => {
       ok: true,
       status: 'disconnected',
     })
+  })
+})
+
+describe('the restart WhatsApp asks for after a scan (515)', () => {
+  it('reconnects at once, without a drop: no reconnecting status, no backoff, nothing in the timeline', async () => {
+    const { t, fake, linkVia } = await startBaileysHub(
+      {},
+      // A drop would wait ten minutes here: the link completes only if 515 is not a drop.
+      { dependencies: { backoff: { initialMs: 600_000, maxMs: 600_000, stableMs: 1000 } } },
+    )
+    const client = await t.connect()
+    const statuses = collect<StatusEvent>(client, 'status')
+    const { socket } = await linkVia('restart', client)
+    expect(fake.sockets).toHaveLength(2)
+    expect(statuses.map((s) => s.status)).toEqual(['qr_ready', 'authenticated'])
+    expect(statuses.some((s) => s.reconnecting)).toBe(false)
+    const timeline = (await socket.emitWithAck('get_timeline', {
+      session_id: 'restart',
+    })) as TimelineAck
+    expect(timeline.events.map((e) => e.event)).toEqual(['linked'])
+  })
+})
+
+describe('sending', () => {
+  it('maps what goes wrong to error codes a client can act on', async () => {
+    const { linkVia } = await startBaileysHub()
+    const { socket, phone } = await linkVia('send')
+    const send = () =>
+      socket.emitWithAck('send_message', { session_id: 'send', to: '34600000001', text: 'hola' })
+
+    phone.sendFails = new Boom('Connection Closed', {
+      statusCode: DisconnectReason.connectionClosed,
+    })
+    expect(await send()).toEqual({
+      ok: false,
+      error: {
+        code: 'not_authenticated',
+        message:
+          'the WhatsApp connection dropped before the message went out; try again once it is back',
+      },
+    })
+    phone.sendFails = new Boom('not-acceptable', { statusCode: 406 })
+    expect(await send()).toEqual({
+      ok: false,
+      error: { code: 'provider_error', message: 'WhatsApp did not accept the message' },
+    })
+    phone.sendFails = undefined
+    expect(await send()).toMatchObject({ ok: true })
+  })
+
+  it('refuses a send while the account reconnects, saying why', async () => {
+    const { fake, linkVia } = await startBaileysHub()
+    const { socket, phone } = await linkVia('later')
+    const reconnecting = nextEvent<StatusEvent>(socket, 'status', (s) => s.reconnecting)
+    phone.drop(DisconnectReason.connectionLost)
+    await reconnecting
+    const ack = await socket.emitWithAck('send_message', {
+      session_id: 'later',
+      to: '34600000001',
+      text: 'hola',
+    })
+    expect(ack).toEqual({
+      ok: false,
+      error: {
+        code: 'not_authenticated',
+        message: 'the WhatsApp connection is not open right now; try again once it is back',
+      },
+    })
+    expect(fake.sockets.flatMap((s) => s.sent)).toEqual([])
+  })
+
+  it('cancels queued sends when the link ends', async () => {
+    const { linkVia } = await startBaileysHub({ SEND_RATE_PER_S: '0.5', SEND_BURST: '1' })
+    const { socket, phone } = await linkVia('queued')
+    const send = (text: string) =>
+      socket.emitWithAck('send_message', { session_id: 'queued', to: '34600000001', text })
+    expect(await send('first')).toMatchObject({ ok: true })
+    const queued = [send('second'), send('third')]
+    await sleep(50)
+    phone.drop(DisconnectReason.loggedOut)
+    for (const ack of await Promise.all(queued)) {
+      expect(ack).toEqual({
+        ok: false,
+        error: { code: 'not_authenticated', message: 'the session was disconnected' },
+      })
+    }
+    expect(phone.sent.map((s) => (s.content as { text: string }).text)).toEqual(['first'])
+  })
+})
+
+describe('closing and logging out', () => {
+  it('close() ends the socket, keeps the credentials and reports nothing more', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    const calls = t.calls.length
+    await t.provider.close('acct')
+    expect(phone.live).toBe(false)
+    await sleep(100) // a reconnect would have happened by now
+    expect(t.fake.sockets.at(-1)).toBe(phone)
+    expect(t.calls).toHaveLength(calls)
+    expect(await readLinkedCreds(t.store)).toBeDefined()
+    await expect(t.provider.sendMessage('acct', '34600000001', 'hola')).rejects.toMatchObject({
+      code: 'not_authenticated',
+    })
+  })
+
+  it('a logout WhatsApp does not answer still ends the socket and deletes the data', async () => {
+    const { t, linkVia } = await startBaileysHub()
+    const { socket, phone } = await linkVia('stubborn')
+    phone.logoutFails = new Boom('Timed Out', { statusCode: DisconnectReason.timedOut })
+    const ack = await socket.emitWithAck('disconnect_whatsapp', { session_id: 'stubborn' })
+    expect(ack).toMatchObject({ ok: true, status: 'disconnected', reason: 'logout' })
+    expect(phone.logoutCalls).toBe(1)
+    expect(phone.live).toBe(false)
+    expect(await storedSessionIds(t.dataDir)).not.toContain('stubborn')
+  })
+})
+
+describe('with Baileys, the simulation endpoints', () => {
+  it.each(['simulate-scan', 'simulate-message', 'simulate-silence'])(
+    '%s answers 501',
+    async (path) => {
+      const { t, linkVia } = await startBaileysHub()
+      await linkVia('real')
+      const body = {
+        'simulate-scan': { qr_data: 'x' },
+        'simulate-message': { from: '34600000001', text: 'hola' },
+        'simulate-silence': { silent: true },
+      }[path]
+      const res = await t.fetch(`/api/sessions/real/${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+      })
+      expect(res.status).toBe(501)
+      expect(await res.json()).toMatchObject({ code: 'not_supported' })
+    },
+  )
+})
+
+describe('history and presence', () => {
+  it('asks for no full history and never marks the account online', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, {})
+    await until(() => t.fake.sockets.length === 1)
+    expect(t.fake.last().config).toMatchObject({
+      syncFullHistory: false,
+      markOnlineOnConnect: false,
+    })
+    await t.provider.shutdown()
+  })
+})
+
+describe('/metrics', () => {
+  it("shows the provider's counters and gauges, summed over accounts", async () => {
+    const { t, linkVia } = await startBaileysHub()
+    const { phone } = await linkVia('measured')
+    await linkVia('measured-too')
+    phone.undecryptable({ id: 'X1', author: '1234567:3@lid', error: 'Bad MAC' })
+    const text = await (await t.fetch('/metrics')).text()
+    const value = (series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1])
+    expect(value('wa_link_hub_baileys_decrypt_failures_total{reason="bad_mac"}')).toBe(1)
+    expect(value('wa_link_hub_baileys_decrypt_failures_total{reason="no_session"}')).toBe(0)
+    expect(value('wa_link_hub_baileys_peer_session_resets_total')).toBe(0)
+    expect(value('wa_link_hub_baileys_version_lookups_total{result="wa_web"}')).toBe(1)
+    const entries = value('wa_link_hub_baileys_credential_entries')
+    const [a, b] = await Promise.all(
+      ['measured', 'measured-too'].map(async (id) => (await credentialsOf(t.dataDir, id)).usage()),
+    )
+    expect(entries).toBeGreaterThan(0)
+    expect(entries).toBeLessThanOrEqual(a!.entries + b!.entries)
+    expect(value('wa_link_hub_baileys_memory_entries{kind="decrypt_peers"}')).toBe(1) // the peer being counted
+    expect(text).toMatch(/^wa_link_hub_baileys_memory_entries\{kind="msg_retry"\} \d+$/m)
+    expect(value('wa_link_hub_limit{name="DECRYPT_FAILURES_RESET"}')).toBe(5)
+    expect(value('wa_link_hub_limit{name="SENT_MESSAGES_MAX"}')).toBe(500)
   })
 })
