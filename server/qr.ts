@@ -1,5 +1,6 @@
 import { crc32, deflateSync } from 'node:zlib'
 import QRCode from 'qrcode'
+import { applyBestMask } from './qr-mask'
 
 /** Pixels per QR module. With the quiet zone, WhatsApp-sized codes come out around 400 px. */
 const MODULE_PX = 6
@@ -22,13 +23,9 @@ export function renderQrDataUrl(data: string): string {
 
 /**
  * The module matrix `qrcode` makes for `data` (byte mode, level L), module for module, with the
- * mask its penalty rules choose, but chosen several times faster.
- *
- * `qrcode` picks the mask by applying each of the eight in turn and scoring the result through
- * per-module method calls: 80 % of a render (profiled). Here `qrcode` builds the symbol once with
- * mask 0, the mask is taken off again, and the eight candidates are scored with the same rules
- * (qrcode's own N1-N4, first lowest penalty wins) over flat arrays. test/server/qr.test.ts checks
- * the result equals `qrcode`'s own choice.
+ * mask its penalty rules choose. `qrcode` picks the mask by applying each of the eight in turn and
+ * scoring the result through per-module method calls: 80 % of a render (profiled). Here `qrcode`
+ * builds the symbol once with mask 0 and qr-mask.ts picks the mask by the same rules, faster.
  */
 export function qrMatrix(data: string): { size: number; modules: Uint8Array; mask: number } {
   // One byte-mode segment: WhatsApp's QR text (base64, `@`, `,`) is byte data anyway, and this
@@ -37,115 +34,8 @@ export function qrMatrix(data: string): { size: number; modules: Uint8Array; mas
     errorCorrectionLevel: 'L',
     maskPattern: 0,
   })
-  const { size } = symbol
-  const masks = masksFor(size, symbol.reservedBit)
-  const plain = symbol.data.slice()
-  const mask0 = masks[0]!
-  for (let i = 0; i < plain.length; i++) plain[i]! ^= mask0[i]!
-
-  const scratch = new Uint8Array(plain.length)
-  let best = { mask: 0, penalty: Infinity, modules: plain }
-  for (let mask = 0; mask < masks.length; mask++) {
-    const candidate = plain.slice()
-    const pattern = masks[mask]!
-    for (let i = 0; i < candidate.length; i++) candidate[i]! ^= pattern[i]!
-    placeFormatBits(candidate, size, mask)
-    const score = penalty(candidate, size, scratch)
-    if (score < best.penalty) best = { mask, penalty: score, modules: candidate }
-  }
-  return { size, modules: best.modules, mask: best.mask }
-}
-
-/** Per symbol size (one size per QR version), each mask as 0/1 over the non-reserved modules. */
-const maskCache = new Map<number, Uint8Array[]>()
-
-function masksFor(size: number, reserved: Uint8Array): Uint8Array[] {
-  let masks = maskCache.get(size)
-  if (masks) return masks
-  const at = [
-    (i: number, j: number) => (i + j) % 2 === 0,
-    (i: number) => i % 2 === 0,
-    (_i: number, j: number) => j % 3 === 0,
-    (i: number, j: number) => (i + j) % 3 === 0,
-    (i: number, j: number) => (Math.floor(i / 2) + Math.floor(j / 3)) % 2 === 0,
-    (i: number, j: number) => ((i * j) % 2) + ((i * j) % 3) === 0,
-    (i: number, j: number) => (((i * j) % 2) + ((i * j) % 3)) % 2 === 0,
-    (i: number, j: number) => (((i * j) % 3) + ((i + j) % 2)) % 2 === 0,
-  ]
-  masks = at.map((applies) => {
-    const mask = new Uint8Array(size * size)
-    for (let row = 0; row < size; row++)
-      for (let col = 0; col < size; col++) {
-        const i = row * size + col
-        mask[i] = !reserved[i] && applies(row, col) ? 1 : 0
-      }
-    return mask
-  })
-  maskCache.set(size, masks)
-  return masks
-}
-
-/** Level L's 15-bit format information for `mask` (BCH(15,5), then XOR 0x5412), placed twice. */
-function placeFormatBits(modules: Uint8Array, size: number, mask: number): void {
-  const value = (0b01 << 3) | mask // level L's two bits, then the mask
-  let remainder = value << 10
-  for (let bit = 14; bit >= 10; bit--) if ((remainder >> bit) & 1) remainder ^= 0x537 << (bit - 10)
-  const bits = ((value << 10) | remainder) ^ 0x5412
-  for (let i = 0; i < 15; i++) {
-    const dark = (bits >> i) & 1
-    const down = i < 6 ? i : i < 8 ? i + 1 : size - 15 + i
-    const across = i < 8 ? size - i - 1 : i < 9 ? 15 - i : 14 - i
-    modules[down * size + 8] = dark
-    modules[8 * size + across] = dark
-  }
-}
-
-/** What extending a run to length n adds to N1 (qrcode's 3 + (n - 5) for a run of n >= 5). */
-const RUN_STEP = Uint8Array.from([0, 0, 0, 0, 0, 3, 1])
-/** N2 counts a 2x2 block whose four modules add up to 0 or 4. */
-const SAME_BLOCK = Uint8Array.from([1, 0, 0, 0, 1])
-/** N3: the last 11 modules read 1011101 0000 or 0000 1011101. */
-const FINDER_LIKE = new Uint8Array(0x800)
-FINDER_LIKE[0x5d0] = FINDER_LIKE[0x05d] = 1
-
-/**
- * qrcode's penalty (N1 runs, N2 2x2 blocks, N3 finder-like patterns, N4 balance), as it counts.
- * Rows are read from the matrix and columns from its transpose, both in order, and the counting
- * uses table look-ups and arithmetic rather than branches, which random module colours mispredict.
- */
-function penalty(modules: Uint8Array, size: number, transposed: Uint8Array): number {
-  for (let row = 0; row < size; row++)
-    for (let col = 0; col < size; col++) transposed[col * size + row] = modules[row * size + col]!
-  let runs = 0
-  let finders = 0
-  for (const lines of [modules, transposed]) {
-    for (let start = 0; start < size * size; start += size) {
-      let last = lines[start]!
-      let run = 1
-      let bits = last
-      for (let i = start + 1; i < start + size; i++) {
-        const module = lines[i]!
-        run = run * (1 - (module ^ last)) + 1
-        runs += RUN_STEP[run < 6 ? run : 6]!
-        last = module
-        bits = ((bits << 1) & 0x7ff) | module
-        if (i - start >= 10) finders += FINDER_LIKE[bits]!
-      }
-    }
-  }
-  let blocks = 0
-  for (let top = 0; top < size * (size - 1); top += size) {
-    let left = modules[top]! + modules[top + size]!
-    for (let col = 1; col < size; col++) {
-      const right = modules[top + col]! + modules[top + size + col]!
-      blocks += SAME_BLOCK[left + right]!
-      left = right
-    }
-  }
-  let dark = 0
-  for (let i = 0; i < size * size; i++) dark += modules[i]!
-  const balance = Math.abs(Math.ceil((dark * 100) / (size * size) / 5) - 10)
-  return runs + blocks * 3 + finders * 40 + balance * 10
+  const { mask, modules } = applyBestMask(symbol.data, symbol.reservedBit, symbol.size)
+  return { size: symbol.size, modules, mask }
 }
 
 /** Encodes a square module matrix (truthy = dark) as a 1-bit greyscale PNG with a quiet zone. */
