@@ -1,14 +1,21 @@
 /**
  * Preloaded into the server under test (`node --import bench/probe.js out/main/cli.js`, and the
- * same for the bare reference) so the benchmark can read the process's memory and CPU over IPC.
- * It adds nothing else: the server itself is the production build, started as `npm run serve`
- * starts it. Plain JavaScript, so no TypeScript loader runs inside the measured process.
+ * same for the bare reference) so the benchmark can read the process's memory, CPU and event-loop
+ * delay over IPC. It adds nothing else: the server itself is the production build, started as
+ * `npm run serve` starts it. Plain JavaScript, so no TypeScript loader runs inside the measured
+ * process.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
+
 process.on('message', (request) => {
   if (request?.type !== 'sample') return
   if (request.gc) globalThis.gc?.()
   const memory = process.memoryUsage()
   const cpu = process.cpuUsage()
+  const ms = (ns) => Math.round(ns / 1e5) / 10
   process.send?.({
     type: 'sample',
     id: request.id,
@@ -17,7 +24,10 @@ process.on('message', (request) => {
     heapTotal: memory.heapTotal,
     external: memory.external,
     cpuMicros: cpu.user + cpu.system,
+    // How late timers ran since the last reset: the longest stretch the event loop was blocked.
+    loopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
   })
+  if (request.resetLoopDelay) loopDelay.reset()
 })
 // The channel must not keep the server alive: it stops on SIGTERM as it does in production.
 process.channel?.unref()

@@ -24,6 +24,17 @@ export interface Sample {
   heapTotal: number
   external: number
   cpuMicros: number
+  /** Event-loop delay since the last reset (p99 and max, ms): how long the loop was blocked. */
+  loopDelayMs?: { p99: number; max: number }
+}
+
+export interface Usage {
+  peakRss: number
+  /** CPU share since the reset, 100 = one core. */
+  cpuPercent: number
+  /** CPU time used since the reset, ms. */
+  cpuMs: number
+  loopDelayMs?: { p99: number; max: number }
 }
 
 export interface Counts {
@@ -41,8 +52,8 @@ export interface ServerHandle {
   counts(): Promise<Counts>
   /** The hub's Prometheus text (the bare server has none). */
   metrics(): Promise<string>
-  /** Peak RSS and CPU share (100 = one core) since the last reset, from samples every 250 ms. */
-  usage(): { peakRss: number; cpuPercent: number }
+  /** Peak RSS (samples every 250 ms), CPU and event-loop delay since the last reset. */
+  usage(): Promise<Usage>
   resetUsage(): Promise<void>
   /** Tells the bare server to emit a `qr_code` to its room (fan-out reference). */
   send(message: object): void
@@ -126,7 +137,7 @@ export async function startServer(
   child.on('message', (message: { type: string; id: number } & Sample) => {
     if (message.type === 'sample') pending.get(message.id)?.(message)
   })
-  const sample = (gc = false): Promise<Sample> => {
+  const sample = (gc = false, resetLoopDelay = false): Promise<Sample> => {
     if (options.plain) return Promise.resolve(procSample(child.pid!))
     return new Promise((resolve) => {
       const id = nextId++
@@ -134,26 +145,22 @@ export async function startServer(
         pending.delete(id)
         resolve(value)
       })
-      child.send({ type: 'sample', id, gc })
+      child.send({ type: 'sample', id, gc, resetLoopDelay })
     })
   }
 
   let peakRss = 0
   let cpuStart = 0
-  let lastCpu = 0
   let wallStart = performance.now()
   const timer = options.plain
     ? undefined
     : setInterval(() => {
-        void sample().then((s) => {
-          peakRss = Math.max(peakRss, s.rss)
-          lastCpu = s.cpuMicros
-        })
+        void sample().then((s) => (peakRss = Math.max(peakRss, s.rss)))
       }, 250)
   const resetUsage = async () => {
-    const s = await sample()
+    const s = await sample(false, true)
     peakRss = s.rss
-    cpuStart = lastCpu = s.cpuMicros
+    cpuStart = s.cpuMicros
     wallStart = performance.now()
   }
   if (!options.plain) await resetUsage()
@@ -176,10 +183,16 @@ export async function startServer(
     async metrics() {
       return kind === 'hub' ? (await fetch(`${url}metrics`, auth)).text() : ''
     },
-    usage: () => ({
-      peakRss,
-      cpuPercent: Math.round(((lastCpu - cpuStart) / 1000 / (performance.now() - wallStart)) * 100),
-    }),
+    async usage() {
+      const s = await sample()
+      const cpuMs = (s.cpuMicros - cpuStart) / 1000
+      return {
+        peakRss: Math.max(peakRss, s.rss),
+        cpuPercent: Math.round((cpuMs / (performance.now() - wallStart)) * 100),
+        cpuMs,
+        loopDelayMs: s.loopDelayMs,
+      }
+    },
     resetUsage,
     send: (message) => child.send(message),
     async stop() {

@@ -78,12 +78,17 @@ describe('npm run bench (smoke)', () => {
         continue
       }
       // Every connection is timed, connect step included; the generator reports its own load.
-      expect(row, name).toMatchObject({ connect_ms: summary, rss_mb: expect.any(Number) })
+      expect(row, name).toMatchObject({
+        connect_ms: summary,
+        rss_mb: expect.any(Number),
+        loop_delay_ms: { p99: expect.any(Number), max: expect.any(Number) },
+      })
       if (row.workload === 'fan-out') continue
       expect(row, name).toMatchObject({
         qr_ms: summary,
         offered_per_s: expect.any(Number),
         answered_per_s: expect.any(Number),
+        cpu_ms_per_client: expect.any(Number),
         gen_cpu_percent: expect.any(Number),
         gen_lag_ms: summary,
       })
