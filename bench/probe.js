@@ -5,7 +5,7 @@
  * `npm run serve` starts it. Plain JavaScript, so no TypeScript loader runs inside the measured
  * process.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 loopDelay.enable()
@@ -24,6 +24,8 @@ process.on('message', (request) => {
     heapTotal: memory.heapTotal,
     external: memory.external,
     cpuMicros: cpu.user + cpu.system,
+    // Event-loop utilization so far (idle and active ms): how busy the main thread itself was.
+    loop: performance.eventLoopUtilization(),
     // How late timers ran since the last reset: the longest stretch the event loop was blocked.
     loopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
   })

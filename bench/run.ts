@@ -121,6 +121,8 @@ interface Row {
   cpu_ms_per_client?: number
   /** The server's event-loop delay during the workload: the longest it could not react. */
   loop_delay_ms?: { p99: number; max: number }
+  /** Share of the time the server's main thread was busy (100 = saturated: work queues). */
+  loop_busy_percent?: number
   /** The load generator (this process): CPU share (100 = one core) and lateness of its arrivals. */
   gen_cpu_percent?: number
   gen_lag_ms?: Summary
@@ -301,6 +303,7 @@ async function connectWorkload(spec: ConnectSpec) {
         cpu_percent: usage.cpuPercent,
         cpu_ms_per_client: Math.round((usage.cpuMs / spec.clients) * 100) / 100,
         loop_delay_ms: usage.loopDelayMs,
+        loop_busy_percent: usage.loopBusyPercent,
         gen_cpu_percent: genCpu,
         gen_lag_ms: m.lag,
         cpu_wait_percent: cpuWait,
@@ -349,6 +352,7 @@ async function generatorCheck(clients: number, ratePerS: number) {
         cpu_percent: usage.cpuPercent,
         cpu_ms_per_client: Math.round((usage.cpuMs / clients) * 100) / 100,
         loop_delay_ms: usage.loopDelayMs,
+        loop_busy_percent: usage.loopBusyPercent,
         gen_cpu_percent: genCpu,
         gen_lag_ms: m.lag,
         cpu_wait_percent: cpuWait,
@@ -385,6 +389,7 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         genCpu: number
         cpuWait: number
         cpuMs: number
+        loopBusyPercent?: number
         loopDelayMs?: { p99: number; max: number }
       }[] = []
       for (let cycle = 0; cycle < (kind === 'hub' ? 2 : 1); cycle++) {
@@ -432,6 +437,7 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
           genCpu,
           cpuWait,
           cpuMs: arrived.cpuMs,
+          loopBusyPercent: arrived.loopBusyPercent,
           loopDelayMs: arrived.loopDelayMs,
         })
       }
@@ -467,6 +473,7 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         rss_per_client_kb: perClientKb,
         cpu_ms_per_client: Math.round((first.cpuMs / clients) * 100) / 100,
         loop_delay_ms: first.loopDelayMs,
+        loop_busy_percent: first.loopBusyPercent,
         gen_cpu_percent: first.genCpu,
         gen_lag_ms: first.m.lag,
         cpu_wait_percent: first.cpuWait,
@@ -612,6 +619,7 @@ async function fanOut(subscribers: number, rotations: number) {
       rss_mb: mb(hubUsage.peakRss),
       cpu_percent: hubUsage.cpuPercent,
       loop_delay_ms: hubUsage.loopDelayMs,
+      loop_busy_percent: hubUsage.loopBusyPercent,
       cpu_wait_percent: cpuWait,
       target: `each of ${rotations} rotations to each of ${subscribers} subscribers exactly once, p99 <= 1.5 x bare; one render per rotation`,
       kind: 'target',
@@ -635,6 +643,7 @@ async function fanOut(subscribers: number, rotations: number) {
       rss_mb: mb(bareUsage.peakRss),
       cpu_percent: bareUsage.cpuPercent,
       loop_delay_ms: bareUsage.loopDelayMs,
+      loop_busy_percent: bareUsage.loopBusyPercent,
       cpu_wait_percent: cpuWait,
       target: 'reference: the same subscribers and payload on bare Socket.IO, interleaved',
       kind: 'reference',
@@ -664,7 +673,7 @@ function printTable(): void {
     'conn p50/p99',
     'get_qr p50/p99/max',
     'CPU ms/client',
-    'loop max',
+    'loop busy %/max ms',
     'RSS MB',
     'gen CPU %/lag p99',
     'cpu wait %',
@@ -682,7 +691,7 @@ function printTable(): void {
     `${figure(r.connect_ms.p50)}/${figure(r.connect_ms.p99)}`,
     `${figure(r.qr_ms.p50)}/${figure(r.qr_ms.p99)}/${figure(r.qr_ms.max)}`,
     figure(r.cpu_ms_per_client),
-    figure(r.loop_delay_ms?.max),
+    r.loop_delay_ms ? `${figure(r.loop_busy_percent)}/${figure(r.loop_delay_ms.max)}` : '-',
     figure(r.rss_mb),
     r.gen_cpu_percent === undefined ? '-' : `${r.gen_cpu_percent}/${figure(r.gen_lag_ms?.p99)}`,
     figure(r.cpu_wait_percent),
@@ -702,7 +711,8 @@ function printTable(): void {
       '',
       'ms throughout. conn: start of the client to Socket.IO connected. get_qr: sent to qr_code arrived (fan-out: issued_at to arrival).',
       'A client never answered counts as inf. answered/s: answered inside the arrival window. CPU ms/client: the server process.',
-      "loop max: the server's longest event-loop delay. gen: load generator (sio = socket.io-client), its CPU (100 = one core) and lateness.",
+      "loop: how busy the server's main thread was (100 = saturated, work queues) and its longest event-loop delay.",
+      'gen: the load generator (sio = socket.io-client), its CPU (100 = one core) and the lateness of its arrivals.',
       'cpu wait %: time some task on the machine waited for a CPU (Linux PSI); high means the machine was busy, latency figures are inflated.',
     ].join('\n'),
   )

@@ -26,6 +26,8 @@ export interface Sample {
   cpuMicros: number
   /** Event-loop delay since the last reset (p99 and max, ms): how long the loop was blocked. */
   loopDelayMs?: { p99: number; max: number }
+  /** Event-loop idle and active time since the process started (ms). */
+  loop?: { idle: number; active: number }
 }
 
 export interface Usage {
@@ -34,6 +36,8 @@ export interface Usage {
   cpuPercent: number
   /** CPU time used since the reset, ms. */
   cpuMs: number
+  /** Share of the time the main thread was busy since the reset (100 = saturated). */
+  loopBusyPercent?: number
   loopDelayMs?: { p99: number; max: number }
 }
 
@@ -151,6 +155,7 @@ export async function startServer(
 
   let peakRss = 0
   let cpuStart = 0
+  let loopStart: Sample['loop']
   let wallStart = performance.now()
   const timer = options.plain
     ? undefined
@@ -161,6 +166,7 @@ export async function startServer(
     const s = await sample(false, true)
     peakRss = s.rss
     cpuStart = s.cpuMicros
+    loopStart = s.loop
     wallStart = performance.now()
   }
   if (!options.plain) await resetUsage()
@@ -186,7 +192,10 @@ export async function startServer(
     async usage() {
       const s = await sample()
       const cpuMs = (s.cpuMicros - cpuStart) / 1000
+      const active = s.loop && loopStart ? s.loop.active - loopStart.active : NaN
+      const idle = s.loop && loopStart ? s.loop.idle - loopStart.idle : NaN
       return {
+        loopBusyPercent: Math.round((active / (active + idle)) * 100),
         peakRss: Math.max(peakRss, s.rss),
         cpuPercent: Math.round((cpuMs / (performance.now() - wallStart)) * 100),
         cpuMs,
