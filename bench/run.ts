@@ -119,6 +119,10 @@ interface Row {
   cpu_percent?: number
   /** The server's CPU time per client (connection workloads): robust to a busy machine. */
   cpu_ms_per_client?: number
+  /** The same for the server's main thread alone (the event loop every connection waits for). */
+  main_thread_cpu_ms_per_client?: number
+  /** Share of the time the server's main thread was runnable but waiting for a CPU. */
+  main_thread_wait_percent?: number
   /** The server's event-loop delay during the workload: the longest it could not react. */
   loop_delay_ms?: { p99: number; max: number }
   /** Share of the time the server's main thread was busy (100 = saturated: work queues). */
@@ -302,6 +306,9 @@ async function connectWorkload(spec: ConnectSpec) {
         rss_per_client_kb: perClientKb,
         cpu_percent: usage.cpuPercent,
         cpu_ms_per_client: Math.round((usage.cpuMs / spec.clients) * 100) / 100,
+        main_thread_cpu_ms_per_client:
+          Math.round((usage.mainThreadCpuMs / spec.clients) * 100) / 100,
+        main_thread_wait_percent: usage.mainThreadWaitPercent,
         loop_delay_ms: usage.loopDelayMs,
         loop_busy_percent: usage.loopBusyPercent,
         gen_cpu_percent: genCpu,
@@ -351,6 +358,8 @@ async function generatorCheck(clients: number, ratePerS: number) {
         rss_mb: mb(usage.peakRss),
         cpu_percent: usage.cpuPercent,
         cpu_ms_per_client: Math.round((usage.cpuMs / clients) * 100) / 100,
+        main_thread_cpu_ms_per_client: Math.round((usage.mainThreadCpuMs / clients) * 100) / 100,
+        main_thread_wait_percent: usage.mainThreadWaitPercent,
         loop_delay_ms: usage.loopDelayMs,
         loop_busy_percent: usage.loopBusyPercent,
         gen_cpu_percent: genCpu,
@@ -389,6 +398,8 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         genCpu: number
         cpuWait: number
         cpuMs: number
+        mainThreadCpuMs: number
+        mainThreadWaitPercent: number
         loopBusyPercent?: number
         loopDelayMs?: { p99: number; max: number }
       }[] = []
@@ -437,6 +448,8 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
           genCpu,
           cpuWait,
           cpuMs: arrived.cpuMs,
+          mainThreadCpuMs: arrived.mainThreadCpuMs,
+          mainThreadWaitPercent: arrived.mainThreadWaitPercent,
           loopBusyPercent: arrived.loopBusyPercent,
           loopDelayMs: arrived.loopDelayMs,
         })
@@ -472,6 +485,8 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         sessions_after: cycles.at(-1)!.after.sessions,
         rss_per_client_kb: perClientKb,
         cpu_ms_per_client: Math.round((first.cpuMs / clients) * 100) / 100,
+        main_thread_cpu_ms_per_client: Math.round((first.mainThreadCpuMs / clients) * 100) / 100,
+        main_thread_wait_percent: first.mainThreadWaitPercent,
         loop_delay_ms: first.loopDelayMs,
         loop_busy_percent: first.loopBusyPercent,
         gen_cpu_percent: first.genCpu,
@@ -620,6 +635,7 @@ async function fanOut(subscribers: number, rotations: number) {
       cpu_percent: hubUsage.cpuPercent,
       loop_delay_ms: hubUsage.loopDelayMs,
       loop_busy_percent: hubUsage.loopBusyPercent,
+      main_thread_wait_percent: hubUsage.mainThreadWaitPercent,
       cpu_wait_percent: cpuWait,
       target: `each of ${rotations} rotations to each of ${subscribers} subscribers exactly once, p99 <= 1.5 x bare; one render per rotation`,
       kind: 'target',
@@ -644,6 +660,7 @@ async function fanOut(subscribers: number, rotations: number) {
       cpu_percent: bareUsage.cpuPercent,
       loop_delay_ms: bareUsage.loopDelayMs,
       loop_busy_percent: bareUsage.loopBusyPercent,
+      main_thread_wait_percent: bareUsage.mainThreadWaitPercent,
       cpu_wait_percent: cpuWait,
       target: 'reference: the same subscribers and payload on bare Socket.IO, interleaved',
       kind: 'reference',
@@ -672,11 +689,11 @@ function printTable(): void {
     'answered/s',
     'conn p50/p99',
     'get_qr p50/p99/max',
-    'CPU ms/client',
+    'CPU ms/client all/main',
     'loop busy %/max ms',
     'RSS MB',
     'gen CPU %/lag p99',
-    'cpu wait %',
+    'waited % main/machine',
     'result',
     'detail',
   ]
@@ -690,11 +707,15 @@ function printTable(): void {
     figure(r.answered_per_s),
     `${figure(r.connect_ms.p50)}/${figure(r.connect_ms.p99)}`,
     `${figure(r.qr_ms.p50)}/${figure(r.qr_ms.p99)}/${figure(r.qr_ms.max)}`,
-    figure(r.cpu_ms_per_client),
+    r.cpu_ms_per_client === undefined
+      ? '-'
+      : `${figure(r.cpu_ms_per_client)}/${figure(r.main_thread_cpu_ms_per_client)}`,
     r.loop_delay_ms ? `${figure(r.loop_busy_percent)}/${figure(r.loop_delay_ms.max)}` : '-',
     figure(r.rss_mb),
     r.gen_cpu_percent === undefined ? '-' : `${r.gen_cpu_percent}/${figure(r.gen_lag_ms?.p99)}`,
-    figure(r.cpu_wait_percent),
+    r.cpu_wait_percent === undefined
+      ? '-'
+      : `${figure(r.main_thread_wait_percent)}/${figure(r.cpu_wait_percent)}`,
     verdict(r),
     r.detail,
   ])
@@ -713,7 +734,8 @@ function printTable(): void {
       'A client never answered counts as inf. answered/s: answered inside the arrival window. CPU ms/client: the server process.',
       "loop: how busy the server's main thread was (100 = saturated, work queues) and its longest event-loop delay.",
       'gen: the load generator (sio = socket.io-client), its CPU (100 = one core) and the lateness of its arrivals.',
-      'cpu wait %: time some task on the machine waited for a CPU (Linux PSI); high means the machine was busy, latency figures are inflated.',
+      "waited %: time the server's main thread was runnable but had no CPU (Linux schedstat), and time some task on the machine",
+      'waited for a CPU (Linux PSI). High means other work held the CPUs: latency figures then say more about the machine than the server.',
     ].join('\n'),
   )
 }

@@ -24,6 +24,8 @@ export interface Sample {
   heapTotal: number
   external: number
   cpuMicros: number
+  /** The main thread alone (Linux; NaN elsewhere): its CPU time, and its time runnable but waiting. */
+  mainThread?: { cpu: number; wait: number }
   /** Event-loop delay since the last reset (p99 and max, ms): how long the loop was blocked. */
   loopDelayMs?: { p99: number; max: number }
   /** Event-loop idle and active time since the process started (ms). */
@@ -34,8 +36,11 @@ export interface Usage {
   peakRss: number
   /** CPU share since the reset, 100 = one core. */
   cpuPercent: number
-  /** CPU time used since the reset, ms. */
+  /** CPU time used since the reset, ms: the whole process, and its main thread alone. */
   cpuMs: number
+  mainThreadCpuMs: number
+  /** Share of the time the main thread was runnable but waited for a CPU (other load). */
+  mainThreadWaitPercent: number
   /** Share of the time the main thread was busy since the reset (100 = saturated). */
   loopBusyPercent?: number
   loopDelayMs?: { p99: number; max: number }
@@ -143,6 +148,7 @@ export async function startServer(
   })
   const sample = (gc = false, resetLoopDelay = false): Promise<Sample> => {
     if (options.plain) return Promise.resolve(procSample(child.pid!))
+    if (!child.connected) return Promise.reject(new Error(`the ${kind} server has exited`))
     return new Promise((resolve) => {
       const id = nextId++
       pending.set(id, (value) => {
@@ -155,17 +161,22 @@ export async function startServer(
 
   let peakRss = 0
   let cpuStart = 0
+  let mainStart = { cpu: NaN, wait: NaN }
   let loopStart: Sample['loop']
   let wallStart = performance.now()
   const timer = options.plain
     ? undefined
     : setInterval(() => {
-        void sample().then((s) => (peakRss = Math.max(peakRss, s.rss)))
+        sample().then(
+          (s) => (peakRss = Math.max(peakRss, s.rss)),
+          () => clearInterval(timer), // exited: the workload that needs it will say so
+        )
       }, 250)
   const resetUsage = async () => {
     const s = await sample(false, true)
     peakRss = s.rss
     cpuStart = s.cpuMicros
+    mainStart = s.mainThread ?? mainStart
     loopStart = s.loop
     wallStart = performance.now()
   }
@@ -192,13 +203,17 @@ export async function startServer(
     async usage() {
       const s = await sample()
       const cpuMs = (s.cpuMicros - cpuStart) / 1000
+      const wallMs = performance.now() - wallStart
+      const main = s.mainThread ?? { cpu: NaN, wait: NaN }
       const active = s.loop && loopStart ? s.loop.active - loopStart.active : NaN
       const idle = s.loop && loopStart ? s.loop.idle - loopStart.idle : NaN
       return {
         loopBusyPercent: Math.round((active / (active + idle)) * 100),
         peakRss: Math.max(peakRss, s.rss),
-        cpuPercent: Math.round((cpuMs / (performance.now() - wallStart)) * 100),
+        cpuPercent: Math.round((cpuMs / wallMs) * 100),
         cpuMs,
+        mainThreadCpuMs: (main.cpu - mainStart.cpu) / 1000,
+        mainThreadWaitPercent: Math.round(((main.wait - mainStart.wait) / 1000 / wallMs) * 100),
         loopDelayMs: s.loopDelayMs,
       }
     },
