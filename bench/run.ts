@@ -394,7 +394,14 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         held: number
         dropped: number
         heldRss: number
-        after: { rss: number; heapUsed: number; sessions: number; clients: number }
+        after: {
+          rss: number
+          heapUsed: number
+          heapTotal: number
+          external: number
+          sessions: number
+          clients: number
+        }
         genCpu: number
         cpuWait: number
         cpuMs: number
@@ -482,6 +489,12 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         rss_held_mb: cycles.map((c) => mb(c.heldRss)),
         rss_after_mb: cycles.map((c) => mb(c.after.rss)),
         heap_used_mb: { idle: mb(idle.heapUsed), after: cycles.map((c) => mb(c.after.heapUsed)) },
+        // What RSS after the clients left consists of: V8's committed heap, and memory outside it.
+        heap_total_mb: {
+          idle: mb(idle.heapTotal),
+          after: cycles.map((c) => mb(c.after.heapTotal)),
+        },
+        external_after_mb: cycles.map((c) => mb(c.after.external)),
         sessions_after: cycles.at(-1)!.after.sessions,
         rss_per_client_kb: perClientKb,
         cpu_ms_per_client: Math.round((first.cpuMs / clients) * 100) / 100,
