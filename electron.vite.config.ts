@@ -18,7 +18,11 @@ export default defineConfig({
   main: {
     build: {
       outDir: 'out/main',
-      rolldownOptions: { input: { index: resolve('main/index.ts') } },
+      // Two entries, one build: the desktop app (index) and the headless server (cli) share the
+      // server's code as one chunk, so `npm run serve` runs exactly what the app embeds.
+      rolldownOptions: {
+        input: { index: resolve('main/index.ts'), cli: resolve('server/cli.ts') },
+      },
     },
   },
   preload: {

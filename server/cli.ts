@@ -26,7 +26,8 @@ async function main(): Promise<number> {
   const logger = createConsoleLogger(config.logLevel)
   const hub = createHub(config, {
     logger,
-    webRoot: fileURLToPath(new URL('../out/renderer', import.meta.url)),
+    // Built layout (the only one this runs from): out/main/cli.js beside out/renderer.
+    webRoot: fileURLToPath(new URL('../renderer', import.meta.url)),
   })
   // A bug that escapes every handler is logged and counted; the hub keeps serving its clients.
   installSafetyNet(logger, (origin) => hub.recordFault(origin))

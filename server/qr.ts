@@ -1,5 +1,6 @@
 import { crc32, deflateSync } from 'node:zlib'
 import QRCode from 'qrcode'
+import { applyBestMask } from './qr-mask'
 
 /** Pixels per QR module. With the quiet zone, WhatsApp-sized codes come out around 400 px. */
 const MODULE_PX = 6
@@ -16,20 +17,36 @@ const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0
  * one image per issued QR and this is its hottest path (see docs/performance.md).
  */
 export function renderQrDataUrl(data: string): string {
+  const { size, modules } = qrMatrix(data)
+  return `data:image/png;base64,${encodeMatrixPng(size, modules).toString('base64')}`
+}
+
+/**
+ * The module matrix `qrcode` makes for `data` (byte mode, level L), module for module, with the
+ * mask its penalty rules choose. `qrcode` picks the mask by applying each of the eight in turn and
+ * scoring the result through per-module method calls: 80 % of a render (profiled). Here `qrcode`
+ * builds the symbol once with mask 0 and qr-mask.ts picks the mask by the same rules, faster.
+ */
+export function qrMatrix(data: string): { size: number; modules: Uint8Array; mask: number } {
   // One byte-mode segment: WhatsApp's QR text (base64, `@`, `,`) is byte data anyway, and this
   // skips qrcode's segment optimizer, which was over half the cost of a render (profiled).
-  const { modules } = QRCode.create([{ data: Buffer.from(data, 'utf8'), mode: 'byte' }], {
+  const { modules: symbol } = QRCode.create([{ data: Buffer.from(data, 'utf8'), mode: 'byte' }], {
     errorCorrectionLevel: 'L',
+    maskPattern: 0,
   })
-  return `data:image/png;base64,${encodeMatrixPng(modules.size, modules.data).toString('base64')}`
+  const { mask, modules } = applyBestMask(symbol.data, symbol.reservedBit, symbol.size)
+  return { size: symbol.size, modules, mask }
 }
 
 /** Encodes a square module matrix (truthy = dark) as a 1-bit greyscale PNG with a quiet zone. */
 export function encodeMatrixPng(size: number, dark: ArrayLike<number | boolean>): Buffer {
   const side = (size + 2 * MARGIN) * MODULE_PX
   const rowBytes = Math.ceil(side / 8)
-  const stride = rowBytes + 1 // one filter byte ("none") per scanline
-  const raw = Buffer.alloc(stride * side, 0xff) // white, filter bytes fixed below
+  const stride = rowBytes + 1 // one filter byte per scanline
+  // Each module row is MODULE_PX identical scanlines: the first is stored as is (filter "none"),
+  // the others as filter "up" (the difference to the line above: zero bytes). The same pixels, and
+  // deflate has less to search: about a quarter less encoding time (measured), same size.
+  const raw = Buffer.alloc(stride * side)
   const line = Buffer.alloc(rowBytes)
 
   for (let y = 0; y < size + 2 * MARGIN; y++) {
@@ -44,11 +61,9 @@ export function encodeMatrixPng(size: number, dark: ArrayLike<number | boolean>)
         }
       }
     }
-    for (let repeat = 0; repeat < MODULE_PX; repeat++) {
-      const offset = (y * MODULE_PX + repeat) * stride
-      raw[offset] = 0
-      line.copy(raw, offset + 1)
-    }
+    const offset = y * MODULE_PX * stride
+    line.copy(raw, offset + 1) // filter byte 0: none
+    for (let repeat = 1; repeat < MODULE_PX; repeat++) raw[offset + repeat * stride] = 2 // up
   }
 
   const header = Buffer.alloc(13)

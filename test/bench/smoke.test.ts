@@ -1,15 +1,26 @@
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
+const BUILT_CLI = fileURLToPath(new URL('../../out/main/cli.js', import.meta.url))
+
+beforeAll(() => {
+  if (!existsSync(BUILT_CLI)) {
+    throw new Error(
+      'out/main/cli.js is missing: run `npx electron-vite build` (npm test does) before this suite',
+    )
+  }
+})
 
 /**
- * Runs `npm run bench --smoke`: every workload, tiny. Checks that the benchmark still works and
- * reports what it promises. It asserts no timings: speed is the benchmark's business, not a test's.
+ * Runs `npm run bench --smoke`: every workload, tiny, against the built hub and the bare Socket.IO
+ * reference. Checks that the benchmark still works and reports what it promises: exact counts, the
+ * connect step, measured rates. It asserts no timings: speed is the benchmark's business.
  */
 describe('npm run bench (smoke)', () => {
-  it('runs every workload and prints a table and one JSON line per workload', async () => {
+  it('runs every workload on the hub and the bare server, and reports each as a row', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -20,47 +31,78 @@ describe('npm run bench (smoke)', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
     expect(code, output).toBe(0)
 
-    const lines = output
+    const rows = output
       .split('\n')
       .filter((line) => line.startsWith('BENCH '))
       .map((line) => JSON.parse(line.slice('BENCH '.length)))
-    expect(lines.map((line) => line.workload)).toEqual([
-      'ramp-2k',
-      'hold-5k',
-      'max-rate',
-      'hold-10k',
-      'fan-out',
-      'fan-out bare',
+    expect(rows.map((row) => `${row.workload} ${row.server} ${row.generator}`)).toEqual([
+      'start hub -',
+      'start bare -',
+      'ramp-2k hub socket.io-client',
+      'ramp-2k bare socket.io-client',
+      'hold-5k hub socket.io-client',
+      'hold-5k bare socket.io-client',
+      'gen-check hub socket.io-client',
+      'gen-check hub lean',
+      'max-rate 100 hub lean',
+      'max-rate 100 bare lean',
+      'max-rate 150 hub lean',
+      'max-rate 150 bare lean',
+      'max-rate 100 hub socket.io-client',
+      'max-rate 100 bare socket.io-client',
+      'hold-10k hub socket.io-client',
+      'hold-10k bare socket.io-client',
+      'fan-out hub lean',
+      'fan-out bare lean',
     ])
-    for (const line of lines) {
-      expect(line, line.workload).toMatchObject({
-        clients: expect.any(Number),
-        answered: line.clients,
-        failures: 0,
-        qr_ms: {
-          p50: expect.any(Number),
-          p90: expect.any(Number),
-          p99: expect.any(Number),
-          max: expect.any(Number),
-        },
-        met: expect.any(Boolean),
-      })
-      // The bare Socket.IO reference has no hub to sample.
-      if (!line.reference)
-        expect(line, line.workload).toMatchObject({
-          rss_peak_mb: expect.any(Number),
-          cpu_percent: expect.any(Number),
-        })
+    const summary = {
+      p50: expect.any(Number),
+      p90: expect.any(Number),
+      p99: expect.any(Number),
+      max: expect.any(Number),
     }
-    expect(lines.find((line) => line.workload === 'hold-10k')).toMatchObject({ sessions_after: 0 })
-    expect(
-      lines.find((line) => line.workload === 'fan-out')!.renders_during_rotations,
-    ).toBeGreaterThanOrEqual(1)
-    expect(lines.find((line) => line.workload === 'fan-out bare')).toMatchObject({
-      reference: true,
-      rotations: 1,
-    })
-    expect(output).toMatch(/^workload\s+clients\s+ok\/fail/m)
-    expect(output).toMatch(/^fan-out bare .* ref\s*$/m)
+    for (const row of rows) {
+      const name = `${row.workload} ${row.server}`
+      expect(row, name).toMatchObject({
+        clients: expect.any(Number),
+        answered: row.clients,
+        failures: 0,
+        met: expect.any(Boolean),
+        kind: row.server === 'bare' ? 'reference' : expect.any(String),
+      })
+      if (row.workload === 'start') {
+        expect(row, name).toMatchObject({
+          start_ms: expect.any(Number),
+          rss_mb: expect.any(Number),
+        })
+        continue
+      }
+      // Every connection is timed, connect step included; the generator reports its own load.
+      expect(row, name).toMatchObject({
+        connect_ms: summary,
+        rss_mb: expect.any(Number),
+        loop_delay_ms: { p99: expect.any(Number), max: expect.any(Number) },
+      })
+      if (row.workload === 'fan-out') continue
+      expect(row, name).toMatchObject({
+        qr_ms: summary,
+        offered_per_s: expect.any(Number),
+        answered_per_s: expect.any(Number),
+        cpu_ms_per_client: expect.any(Number),
+        gen_cpu_percent: expect.any(Number),
+        gen_lag_ms: summary,
+      })
+    }
+    const hold = rows.filter((row) => row.workload === 'hold-10k')
+    expect(hold[0]).toMatchObject({ cycles: 2, held: [50, 50], sessions_after: 0 })
+    expect(hold[1]).toMatchObject({ cycles: 1, held: [50] })
+    const [fanOut, fanOutBare] = rows.filter((row) => row.workload === 'fan-out')
+    // Exact counts: one delivery per subscriber and rotation, none missing, none twice.
+    for (const row of [fanOut, fanOutBare])
+      expect(row).toMatchObject({ rotations: 1, answered: 20, missing: 0, duplicates: 0 })
+    expect(fanOut).toMatchObject({ renders_during_rotations: 1, qr_ms: summary })
+    expect(fanOut.ratio_to_bare_p99).toEqual(expect.any(Number))
+    expect(output).toMatch(/^workload\s+server\s+gen\s+clients\s+ok\/fail/m)
+    expect(output).toMatch(/^fan-out\s+bare\s+.* ref /m)
   }, 120_000)
 })

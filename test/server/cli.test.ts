@@ -1,20 +1,30 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { io } from 'socket.io-client'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, tempDir } from '../helpers/hub'
 import { rawRequest } from '../helpers/raw-http'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
+/** What `npm run serve` runs: the compiled server, no TypeScript loader. */
+const BUILT_CLI = fileURLToPath(new URL('../../out/main/cli.js', import.meta.url))
 const children: ChildProcess[] = []
+beforeAll(() => {
+  if (!existsSync(BUILT_CLI)) {
+    throw new Error(
+      'out/main/cli.js is missing: run `npx electron-vite build` (npm test does) before this suite',
+    )
+  }
+})
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL')
 })
 
 /** Starts `npm run serve`'s entry exactly as the script does. */
 function serve(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts'], {
+  const child = spawn(process.execPath, [BUILT_CLI], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -102,5 +112,33 @@ describe('npm run serve (headless CLI)', () => {
     } finally {
       await new Promise((resolve) => blocker.close(resolve))
     }
+  })
+})
+
+describe('the built server (out/main/cli.js)', () => {
+  it('serves the built web UI', async () => {
+    const port = await freePort()
+    const cli = serve({ WS_PORT: String(port), WS_HOST: '127.0.0.1', DATA_DIR: await tempDir() })
+    await cli.waitFor(/listening/)
+    const page = await fetch(`http://127.0.0.1:${port}/`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('<div id="root">')
+  })
+
+  it('imports Baileys only dynamically, so the simulated provider never loads it', () => {
+    // Every module the CLI loads at start: its static imports, followed through the chunks.
+    const seen = new Set<string>()
+    const visit = (file: string) => {
+      if (seen.has(file)) return
+      seen.add(file)
+      const code = readFileSync(file, 'utf8')
+      expect(code, file).not.toMatch(/^import[^;]*from\s*"@whiskeysockets\/baileys"/m)
+      for (const [, path] of code.matchAll(/^import[^;]*?from\s*"(\.[^"]+)"/gm))
+        visit(fileURLToPath(new URL(path!, pathToFileURL(file))))
+    }
+    visit(BUILT_CLI)
+    const loaded = [...seen].map((file) => readFileSync(file, 'utf8')).join('\n')
+    expect(loaded).toMatch(/await import\("\.\/(chunks\/)?baileys-[\w-]+\.js"\)/)
+    expect([...seen].some((file) => /baileys/.test(file))).toBe(false)
   })
 })

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import { PNG } from 'pngjs'
+import QRCode from 'qrcode'
 import { describe, expect, it } from 'vitest'
-import { renderQrDataUrl } from '../../server/qr'
+import { qrMatrix, renderQrDataUrl } from '../../server/qr'
 import { decodeQrDataUrl } from '../helpers/hub'
 
 describe('renderQrDataUrl', () => {
@@ -22,5 +24,34 @@ describe('renderQrDataUrl', () => {
 
   it('gives different images for different data', () => {
     expect(renderQrDataUrl('one')).not.toBe(renderQrDataUrl('two'))
+  })
+})
+
+describe('qrMatrix', () => {
+  it("makes qrcode's own symbol, mask choice included, for every size of input", () => {
+    const key = () => randomBytes(32).toString('base64')
+    const texts = [
+      'hello',
+      [`2@${randomBytes(36).toString('base64')}`, key(), key(), key()].join(','),
+      // one text for every QR version at level L in byte mode (up to 2,953 bytes)
+      ...Array.from({ length: 120 }, (_, i) =>
+        randomBytes(2200)
+          .toString('base64')
+          .slice(0, 1 + i * 24),
+      ),
+    ]
+    const versions = new Set<number>()
+    for (const text of texts) {
+      const expected = QRCode.create([{ data: Buffer.from(text, 'utf8'), mode: 'byte' }], {
+        errorCorrectionLevel: 'L',
+      })
+      versions.add(expected.version)
+      const actual = qrMatrix(text)
+      expect(actual.mask, text).toBe(expected.maskPattern)
+      expect(Buffer.from(actual.modules).equals(Buffer.from(expected.modules.data)), text).toBe(
+        true,
+      )
+    }
+    expect(versions.size).toBe(40)
   })
 })
