@@ -18,10 +18,17 @@ export default defineConfig({
   main: {
     build: {
       outDir: 'out/main',
-      // Two entries, one build: the desktop app (index) and the headless server (cli) share the
-      // server's code as one chunk, so `npm run serve` runs exactly what the app embeds.
+      // One build: the desktop app (index), the headless server (cli, its QR render thread) and
+      // the data key rotation share the server's code as chunks, so `npm run serve` runs exactly
+      // what the app embeds.
       rolldownOptions: {
-        input: { index: resolve('main/index.ts'), cli: resolve('server/cli.ts') },
+        input: {
+          index: resolve('main/index.ts'),
+          cli: resolve('server/cli.ts'),
+          'rotate-key': resolve('server/rotate-key.ts'),
+          // The headless server's QR render thread.
+          'qr-worker': resolve('server/qr-worker.ts'),
+        },
       },
     },
   },

@@ -6,14 +6,18 @@
  * Socket.IO server answering the same requests with a constant (bench/bare-socketio.js), each in a
  * fresh child process, driven by the same load generator from this process, on the same machine.
  * Prints one table and a `BENCH {json}` line per row. `--smoke` runs every workload tiny, in
- * seconds (part of `npm test`, so this script cannot rot). `--only=max-rate,fanout` picks workloads;
+ * seconds (part of `npm test`, so this script cannot rot). `--only=max-rate,fanout,fleet` picks
+ * workloads;
  * `--hub-args="--cpu-prof --cpu-prof-dir=prof"` passes Node options to the hub processes.
  */
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
+import { Redis } from 'ioredis'
 import { io } from 'socket.io-client'
+import { startRedis } from '../test/helpers/redis'
 import {
   arrive,
   freshSessionId,
@@ -762,6 +766,90 @@ function printTable(): void {
   )
 }
 
+/**
+ * A fleet on Redis (docs/scaling.md): the same stream of new clients, dealt round-robin, to one hub
+ * and then to three hubs of a fleet, each its own process, with a local redis-server. Every new
+ * session is placed on the hub owning the fewest, so most get_qr are forwarded to another hub.
+ * Shown beside each other, not judged: on this machine three hubs, Redis and the generator share
+ * two cores, so it shows what the fleet costs per client, not what more machines would add.
+ */
+async function fleet(clients: number, ratePerS: number) {
+  let redis: Awaited<ReturnType<typeof startRedis>>
+  try {
+    redis = await startRedis()
+  } catch (error) {
+    console.log(`fleet: skipped (${(error as Error).message})`)
+    return
+  }
+  const token = randomBytes(24).toString('base64url')
+  const env = {
+    REDIS_URL: redis.url,
+    DATA_KEY: randomBytes(32).toString('base64'),
+    MAX_PENDING_PER_CLIENT: '10000',
+  }
+  try {
+    for (const size of [1, 3]) {
+      const hubs = await Promise.all(
+        Array.from({ length: size }, (_, i) =>
+          start('hub', { token, qrPayload, env: { ...env, INSTANCE_ID: `bench-${i + 1}` } }),
+        ),
+      )
+      try {
+        await Promise.all(hubs.map((hub) => hub.resetUsage()))
+        const [arrivals, genCpu, cpuWait] = await measured(() =>
+          arrive(clients, ratePerS, (index, dueAt) =>
+            qrClient('lean', hubs[index % size]!, freshSessionId(index), dueAt),
+          ),
+        )
+        const usages = await Promise.all(hubs.map((hub) => hub.usage()))
+        for (const outcome of arrivals.results) outcome.close()
+        const m = measure(arrivals)
+        const cpuMs = usages.reduce((sum, usage) => sum + usage.cpuMs, 0)
+        report({
+          workload: `fleet ${size} hub${size > 1 ? 's' : ''}`,
+          server: 'hub',
+          generator: 'lean',
+          clients,
+          answered: m.answered,
+          failures: m.failures,
+          offered_per_s: ratePerS,
+          answered_per_s: m.answeredPerS,
+          answered_fraction: Math.round((m.answeredPerS / ratePerS) * 1000) / 1000,
+          connect_ms: m.connect,
+          qr_ms: m.qr,
+          rss_mb: mb(usages.reduce((sum, usage) => sum + usage.peakRss, 0)),
+          cpu_percent: usages.reduce((sum, usage) => sum + usage.cpuPercent, 0),
+          cpu_ms_per_client: Math.round((cpuMs / clients) * 100) / 100,
+          gen_cpu_percent: genCpu,
+          gen_lag_ms: m.lag,
+          cpu_wait_percent: cpuWait,
+          last_answer_s: m.lastDoneS,
+          first_error: m.firstError,
+          target: 'reference: throughput and p99 of a fleet on Redis, one hub against three',
+          kind: 'reference',
+          met: true,
+          detail: `Redis; clients dealt round-robin; CPU summed over ${size} hub process${size > 1 ? 'es' : ''}${m.firstError ? `; ${m.firstError}` : ''}`,
+        })
+      } finally {
+        await Promise.all(hubs.map((hub) => hub.stop()))
+        await flushRedis(redis.url)
+      }
+    }
+  } finally {
+    await redis.stop()
+  }
+}
+
+/** Empties the bench's Redis between the one-hub and the three-hub runs. */
+async function flushRedis(url: string): Promise<void> {
+  const client = new Redis(url)
+  try {
+    await client.flushall()
+  } finally {
+    client.disconnect()
+  }
+}
+
 async function main(): Promise<void> {
   const fdLimit = ensureOpenFiles()
   const wants = (name: string) => !ONLY || ONLY.includes(name)
@@ -828,6 +916,7 @@ async function main(): Promise<void> {
     await holdTenThousand(clients, SMOKE ? 100 : 500, SMOKE ? 1 : HOLD_SECONDS)
   }
   if (wants('fanout')) await fanOut(SMOKE ? 20 : 1000, SMOKE ? 1 : 9)
+  if (wants('fleet')) await fleet(SMOKE ? 60 : 3000, SMOKE ? 100 : 300)
 
   printTable()
   console.log(

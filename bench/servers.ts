@@ -77,6 +77,8 @@ export interface StartOptions {
   plain?: boolean
   /** Extra Node options for the server process, e.g. `--cpu-prof` (see `--node-args=`). */
   nodeArgs?: string[]
+  /** The access token (hubs of one fleet share theirs); random otherwise. */
+  token?: string
 }
 
 export async function freePort(): Promise<number> {
@@ -95,7 +97,7 @@ export async function startServer(
     throw new Error(`${BUILT_CLI} is missing: build first (npm run bench does)`)
   }
   const dataDir = mkdtempSync(join(tmpdir(), `wa-link-hub-bench-${kind}-`))
-  const token = randomBytes(24).toString('base64url')
+  const token = options.token ?? randomBytes(24).toString('base64url')
   const port = await freePort()
   // The hub logs at its default level (info), as `npm run serve` does, to a file as a service would.
   const logPath = join(dataDir, 'server.log')
@@ -111,6 +113,8 @@ export async function startServer(
           SECRET_KEY: token,
           LOG_LEVEL: 'info',
           SESSION_IDLE_MS: '5000',
+          // The workloads hold thousands of fresh sessions on purpose; the caps are not under test.
+          MAX_SESSIONS: '100000',
         }
       : { BARE_PORT: String(port), BARE_QR_PAYLOAD: JSON.stringify(options.qrPayload ?? {}) }),
     ...options.env,

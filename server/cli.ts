@@ -26,8 +26,10 @@ async function main(): Promise<number> {
   const logger = createConsoleLogger(config.logLevel)
   const hub = createHub(config, {
     logger,
-    // Built layout (the only one this runs from): out/main/cli.js beside out/renderer.
+    // Built layout (the only one this runs from): out/main/cli.js beside out/renderer and the
+    // QR render thread's entry.
     webRoot: fileURLToPath(new URL('../renderer', import.meta.url)),
+    qrWorker: fileURLToPath(new URL('./qr-worker.js', import.meta.url)),
   })
   // A bug that escapes every handler is logged and counted; the hub keeps serving its clients.
   installSafetyNet(logger, (origin) => hub.recordFault(origin))

@@ -34,7 +34,7 @@ import { faultFields } from './safety-net'
 import type { FleetStats, HubHealth } from './backplane'
 import type { SessionCommands } from './sessions/session-commands'
 import { MAX_PAYLOAD_BYTES, SOCKET_IO_PATH, SOCKET_IO_REQUEST_IDLE_MS } from './socket'
-import { tokenMatches } from './token'
+import { tokenChecker } from './token'
 
 /** HTTP error codes: the protocol's, plus the few only HTTP has. */
 type HttpErrorCode =
@@ -269,6 +269,7 @@ function parseTarget(raw: string): RequestTarget {
 export function createHttpHandler(context: HttpContext) {
   const serveStatic = createStaticHandler(context.webRoot)
   const { origins } = context
+  const tokenMatches = tokenChecker(context.token)
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const origin = req.headers.origin
@@ -313,7 +314,7 @@ export function createHttpHandler(context: HttpContext) {
         { 'Retry-After': '60' },
       )
     }
-    if (!hasToken(req, url, context.token)) {
+    if (!hasToken(req, url, tokenMatches)) {
       context.guard.failed(address, 'http')
       throw new HttpError(401, 'unauthorized', 'A valid access token is required')
     }
@@ -465,10 +466,14 @@ function allow(method: string, methods: string[]): void {
 }
 
 /** `Authorization: Bearer <token>` (the scheme in any case, as HTTP says) or `?token=`. */
-function hasToken(req: IncomingMessage, url: RequestTarget, token: string): boolean {
+function hasToken(
+  req: IncomingMessage,
+  url: RequestTarget,
+  matches: (given: string) => boolean,
+): boolean {
   const bearer = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '')?.[1]
   const given = bearer ?? url.searchParams.get('token')
-  return given !== null && given !== '' && tokenMatches(given, token)
+  return given !== null && given !== '' && matches(given)
 }
 
 /** `?limit=&cursor=` as the protocol's `list_sessions` payload; zod explains what is wrong. */

@@ -14,6 +14,7 @@ import { emptyCounts, SessionManager, type SessionCounts } from './sessions/sess
 import { localCommands } from './sessions/session-commands'
 import { SessionStore } from './sessions/session-store'
 import { openLocalBackplane, type Backplane } from './backplane'
+import { createWorkerQrRenderer, inlineQrRenderer, type QrRenderer } from './qr-renderer'
 import {
   createBroadcaster,
   createSocketServer,
@@ -79,6 +80,11 @@ export interface HubOptions {
   providerFactory?: ProviderFactory
   /** The data key that seals what the hub stores (the desktop app's, from the OS keychain). */
   dataKey?: Buffer
+  /**
+   * The built QR render thread (`out/main/qr-worker.js`): the headless server renders QR images
+   * there, off its event loop. Without it they are rendered in this thread.
+   */
+  qrWorker?: string
 }
 
 export class HubStartError extends Error {
@@ -94,6 +100,7 @@ interface Running {
   manager: SessionManager
   plane: Backplane
   metrics: HubMetrics
+  qrRenderer: QrRenderer
   info: ConnectionInfo
 }
 
@@ -242,6 +249,9 @@ async function openOn(
   const { io, engine } = socketServer
   const clients = () => io.sockets.sockets.size
   const broadcaster = createBroadcaster(io, metrics, plane.fleet)
+  const qrRenderer = options.qrWorker
+    ? createWorkerQrRenderer(options.qrWorker, logger)
+    : inlineQrRenderer
   const manager = new SessionManager({
     config,
     logger,
@@ -250,6 +260,7 @@ async function openOn(
     broadcaster,
     metrics,
     ownership: plane.ownership,
+    qrRenderer,
     onChange: (status) => {
       plane.onStatus(status)
       events.emit('session', status)
@@ -297,6 +308,7 @@ async function openOn(
     // Nothing half-started stays behind: the provider's sockets and the Socket.IO server go too.
     await manager.stop()
     await plane.stop()
+    await qrRenderer.close()
     void io.close()
     throw error
   }
@@ -316,11 +328,12 @@ async function openOn(
     manager,
     plane,
     metrics,
+    qrRenderer,
     info: { url, token, accessUrl: `${url}?token=${encodeURIComponent(token)}` },
   }
 }
 
-async function close({ http, io, manager, plane }: Running): Promise<void> {
+async function close({ http, io, manager, plane, qrRenderer }: Running): Promise<void> {
   // Stop accepting first, then end every client, then flush the sessions to disk.
   const closed = new Promise<void>((resolve) => http.close(() => resolve()))
   // Closing the transports (not a namespace disconnect) lets clients reconnect by themselves when
@@ -332,6 +345,7 @@ async function close({ http, io, manager, plane }: Running): Promise<void> {
   await manager.stop()
   await plane.stop()
   await plane.close()
+  await qrRenderer.close()
 }
 
 function listen(http: HttpServer, port: number, host: string): Promise<void> {

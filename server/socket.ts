@@ -10,6 +10,7 @@ import type { Logger } from './logger'
 import type { HubMetrics } from './metrics'
 import type { OriginPolicy } from './origins'
 import { sessionPage } from './paging'
+import { sampledLog } from './sampled-log'
 import { answerRaw } from './raw-response'
 import { faultFields } from './safety-net'
 import {
@@ -25,7 +26,7 @@ import {
 } from './protocol'
 import type { SessionCommands } from './sessions/session-commands'
 import type { Broadcaster } from './sessions/session-manager'
-import { tokenMatches } from './token'
+import { tokenChecker } from './token'
 import { fullBucket, refill, type TokenBucket } from './token-bucket'
 
 /** Socket.IO refuses bigger packets and drops the offending connection, nobody else. */
@@ -98,6 +99,7 @@ export interface SocketServer {
  */
 export function createSocketServer(options: SocketServerOptions): SocketServer {
   const { token, config, logger, metrics, guard, origins } = options
+  const tokenMatches = tokenChecker(token)
   // Not yet past the token check; a Set so the count is exact and each leaves once.
   const unauthenticated = new Set<EngineSocket>()
   let saturated = false
@@ -173,7 +175,7 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     }
     const { auth, query } = socket.handshake
     const given = typeof auth?.token === 'string' ? auth.token : query.token
-    if (typeof given === 'string' && tokenMatches(given, token)) {
+    if (typeof given === 'string' && tokenMatches(given)) {
       unauthenticated.delete(socket.conn)
       socket.conn.off('close', forget)
       next()
@@ -225,9 +227,15 @@ type Handler<E extends ClientEventName> = (
 ) => Promise<object> | object
 
 /** Wires the protocol's client events to the session commands. */
+/** Connections (and disconnections) logged one by one per second; the rest are counted. */
+const CONNECTION_LINES_PER_S = 10
+
 export function registerSocketHandlers(io: HubSocketServer, options: SocketHandlerOptions): void {
   const { config, logger, metrics, sessions } = options
   const join = (socket: HubSocket) => (sessionId: string) => void socket.join(roomOf(sessionId))
+  // Each connection is logged while they come a few at a time; a flood is summed up per second.
+  const logConnected = sampledLog(logger, 'Client connected', CONNECTION_LINES_PER_S)
+  const logDisconnected = sampledLog(logger, 'Client disconnected', CONNECTION_LINES_PER_S)
 
   const handlers: { [E in ClientEventName]: Handler<E> } = {
     async get_qr(payload, socket) {
@@ -315,7 +323,7 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
     survive('greeting a client', socket, () => {
       Object.assign(socket.data, fullBucket(config.rateLimitBurst))
       const clients = io.sockets.sockets.size
-      logger.info('Client connected', {
+      logConnected({
         client_id: socket.id,
         address: socket.handshake.address,
         transport: socket.conn.transport.name,
@@ -411,7 +419,7 @@ export function registerSocketHandlers(io: HubSocketServer, options: SocketHandl
       survive('saying goodbye to a client', socket, () => {
         sessions.forgetClient(socket.id)
         const count = io.sockets.sockets.size
-        logger.info('Client disconnected', { client_id: socket.id, reason, clients: count })
+        logDisconnected({ client_id: socket.id, reason, clients: count })
         options.onClientsChanged(count)
       })
     })

@@ -27,7 +27,7 @@ import {
   type SessionSink,
   type WhatsAppProvider,
 } from '../providers/provider'
-import { renderQrDataUrl } from '../qr'
+import { inlineQrRenderer, type QrRenderer } from '../qr-renderer'
 import { LinkSlots } from './link-slots'
 import { SendLimiter } from './send-limiter'
 import type { SessionData, SessionRecord, SessionStore, UnreadableSession } from './session-store'
@@ -91,6 +91,8 @@ export interface SessionManagerOptions {
   onRemoved?: (sessionId: string) => Promise<void>
   /** Which sessions this hub may run; without it, this hub owns every session (one process). */
   ownership?: Ownership
+  /** Renders QR images; without it, in this thread. */
+  qrRenderer?: QrRenderer
 }
 
 /** Who runs a session: in a fleet, the hub holding its lease; alone, this hub. */
@@ -144,9 +146,11 @@ export class SessionManager {
   private readonly store: SessionStore
   private readonly broadcaster: Broadcaster
   private readonly ownership: Ownership
+  private readonly renderQr: QrRenderer['render']
 
   constructor(private readonly options: SessionManagerOptions) {
     this.ownership = options.ownership ?? SOLE_OWNER
+    this.renderQr = (options.qrRenderer ?? inlineQrRenderer).render
     this.linkSlots = new LinkSlots(options.config.maxPendingPerClient)
     ;({
       config: this.config,
@@ -604,7 +608,8 @@ export class SessionManager {
     }
     this.sessions.set(id, session)
     this.counts.pending += 1
-    this.logger.info('Session created', { session_id: id })
+    // Debug: at 600 new sessions a second, a line each costs the hub measurably (performance.md).
+    this.logger.debug('Session created', { session_id: id })
     return session
   }
 
@@ -683,7 +688,7 @@ export class SessionManager {
         }
       }
     return {
-      qr: guard((qr: ProviderQr) => this.onQr(session, qr)),
+      qr: guard((qr: ProviderQr) => this.onQr(session, qr, current)),
       pairingCode: guard((code: string, ttlMs: number) => this.onPairingCode(session, code, ttlMs)),
       authenticated: async (user: LinkedUser) => {
         if (!current()) return
@@ -735,14 +740,34 @@ export class SessionManager {
     }
   }
 
-  private onQr(session: Session, qr: ProviderQr): void {
+  /**
+   * Shows a QR: rendered once (on the render thread when there is one), then stored, sent to the
+   * room and the status set, unless the link moved on while it was rendered.
+   */
+  private onQr(session: Session, qr: ProviderQr, current: () => boolean): void {
     const issued = new Date()
+    const image = this.renderQr(qr.data)
+    if (typeof image === 'string') {
+      this.showQr(session, qr, issued, image)
+      return
+    }
+    image.then(
+      (rendered) => {
+        if (current()) this.showQr(session, qr, issued, rendered)
+      },
+      (error: unknown) => {
+        if (current()) this.fail(session, error)
+      },
+    )
+  }
+
+  private showQr(session: Session, qr: ProviderQr, issued: Date, image: string): void {
     const expires = new Date(issued.getTime() + qr.ttlMs)
     session.qr = {
       type: 'qr_code',
       session_id: session.id,
       qr_data: qr.data,
-      qr_image: renderQrDataUrl(qr.data),
+      qr_image: image,
       issued_at: issued.toISOString(),
       expires_at: expires.toISOString(),
       attempt: qr.attempt,

@@ -9,6 +9,7 @@ import { silentLogger } from '../../server/logger'
 import { redisKeys } from '../../server/store/redis-keys'
 import { FencedError, RedisStore } from '../../server/store/redis-store'
 import { dataKey, Keyring, sealStore } from '../../server/store/seal'
+import { builtEntry } from '../helpers/child-hub'
 import { eventually, fleetClient, startFleetHub, type FleetHub } from '../helpers/fleet'
 import { freePort, nextEvent, TEST_TOKEN } from '../helpers/hub'
 import { startRedis, type TestRedis } from '../helpers/redis'
@@ -184,7 +185,7 @@ describe('the Redis store', () => {
 describe('fleet start-up and configuration', () => {
   it('exits 1 with one line when Redis is unreachable at start', async () => {
     const port = await freePort()
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts'], {
+    const child = spawn(process.execPath, [builtEntry('cli')], {
       cwd: root,
       env: {
         PATH: process.env.PATH ?? '',

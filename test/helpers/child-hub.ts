@@ -1,8 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './hub'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
+
+/**
+ * A compiled entry of the main build (`out/main/<name>.js`): what `npm run serve` and
+ * `npm run rotate-key` run. `npm test` builds before the suites run.
+ */
+export function builtEntry(name: 'cli' | 'rotate-key' | 'qr-worker'): string {
+  const path = join(root, 'out', 'main', `${name}.js`)
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing: run \`npx electron-vite build\` (npm test does) first`)
+  }
+  return path
+}
 
 export interface ChildHub {
   child: ChildProcess
@@ -14,12 +28,12 @@ export interface ChildHub {
 }
 
 /**
- * The headless hub in a process of its own, started as `npm run serve` starts it, for tests
- * where a crash (kill -9) is the point. Resolves once it answers /health.
+ * The headless hub in a process of its own, started as `npm run serve` starts it (the compiled
+ * server), for tests where a crash (kill -9) is the point. Resolves once it answers /health.
  */
 export async function startChildHub(env: Record<string, string>): Promise<ChildHub> {
   const port = env.WS_PORT ?? String(await freePort())
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts'], {
+  const child = spawn(process.execPath, [builtEntry('cli')], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',

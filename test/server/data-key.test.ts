@@ -11,6 +11,7 @@ import { readKeyFile } from '../../server/store/data-key'
 import { FileStore } from '../../server/store/file-store'
 import { dataKey, Keyring } from '../../server/store/seal'
 import { rotateDataKey } from '../../server/store/rotate'
+import { builtEntry } from '../helpers/child-hub'
 import { nextEvent, sleep, startTestHub, tempDir, TEST_TOKEN, type TestHub } from '../helpers/hub'
 import { filesShowing, filesUnder, storedSessionIds } from '../helpers/store'
 
@@ -62,7 +63,7 @@ async function sealingKeys(dataDir: string): Promise<Set<string>> {
 
 /** Runs `npm run rotate-key`'s entry in a child process. */
 function rotateInChild(env: Record<string, string>) {
-  return runInChild('server/rotate-key.ts', env)
+  return runInChild('rotate-key', env)
 }
 
 /** Session folders of the old layout still in DATA_DIR. */
@@ -77,8 +78,8 @@ async function timed(run: ReturnType<typeof runInChild>): Promise<number> {
   return Date.now() - began
 }
 
-function runInChild(entry: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+function runInChild(entry: 'cli' | 'rotate-key', env: Record<string, string>) {
+  const child = spawn(process.execPath, [builtEntry(entry)], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -223,5 +224,5 @@ describe('moving plain data from earlier versions', () => {
 
 /** Runs `npm run serve`'s entry in a child process, without waiting for it. */
 function serveInChild(env: Record<string, string>) {
-  return runInChild('server/cli.ts', { WS_HOST: '127.0.0.1', SECRET_KEY: TEST_TOKEN, ...env })
+  return runInChild('cli', { WS_HOST: '127.0.0.1', SECRET_KEY: TEST_TOKEN, ...env })
 }

@@ -1,0 +1,93 @@
+import { Worker } from 'node:worker_threads'
+import type { Logger } from './logger'
+import { renderQrDataUrl } from './qr'
+
+/**
+ * Turns QR text into a PNG data URL. In this thread (a string at once), or on a worker thread
+ * (a promise; images come back in the order asked).
+ */
+export interface QrRenderer {
+  render(data: string): string | Promise<string>
+  close(): Promise<void>
+}
+
+export const inlineQrRenderer: QrRenderer = {
+  render: renderQrDataUrl,
+  close: async () => undefined,
+}
+
+/** Renders waiting for the worker at most; past that the hub renders in its own thread. */
+const MAX_WAITING = 10_000
+
+/**
+ * The worker-thread renderer, for the headless server (`npm run serve` passes the built
+ * `qr-worker.js`). If the worker cannot start or dies, renders go on in this thread: slower under
+ * load, never lost.
+ */
+export function createWorkerQrRenderer(workerPath: string, logger: Logger): QrRenderer {
+  const waiting = new Map<
+    number,
+    { data: string; resolve(image: string): void; reject(error: Error): void }
+  >()
+  let next = 0
+  let worker: Worker | undefined
+  let broken = false
+
+  const failAll = (error: Error) => {
+    for (const pending of waiting.values()) pending.reject(error)
+    waiting.clear()
+  }
+  const start = (): Worker | undefined => {
+    if (worker || broken) return worker
+    try {
+      worker = new Worker(workerPath)
+    } catch (error) {
+      broken = true
+      logger.error('The QR render thread could not start; rendering in the main thread', {
+        error,
+      })
+      return undefined
+    }
+    worker.unref()
+    worker.on('message', (answer: { id: number; image?: string; error?: string }) => {
+      const pending = waiting.get(answer.id)
+      waiting.delete(answer.id)
+      if (answer.image !== undefined) pending?.resolve(answer.image)
+      else pending?.reject(new Error(answer.error ?? 'the QR render failed'))
+    })
+    worker.on('error', (error) => {
+      broken = true
+      worker = undefined
+      logger.error('The QR render thread failed; rendering in the main thread from now on', {
+        error,
+      })
+      // What it had not answered yet is rendered here: a broken thread loses no QR.
+      for (const [id, pending] of waiting) {
+        waiting.delete(id)
+        try {
+          pending.resolve(renderQrDataUrl(pending.data))
+        } catch (renderError) {
+          pending.reject(renderError as Error)
+        }
+      }
+    })
+    return worker
+  }
+
+  return {
+    render(data) {
+      const thread = waiting.size < MAX_WAITING ? start() : undefined
+      if (!thread) return renderQrDataUrl(data)
+      const id = next++
+      return new Promise<string>((resolve, reject) => {
+        waiting.set(id, { data, resolve, reject })
+        thread.postMessage({ id, data })
+      })
+    },
+    async close() {
+      failAll(new Error('the hub stopped'))
+      await worker?.terminate()
+      worker = undefined
+    },
+  }
+}
