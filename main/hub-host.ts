@@ -81,6 +81,8 @@ export function createHubHost(options: HubHostOptions): HubHost {
         host: settings.host,
         provider: settings.provider,
         dataDir: options.dataDir,
+        // The desktop app is one hub with its files, whatever the environment says.
+        redisUrl: undefined,
       })
       // CORS_ORIGINS limits browsers; the app's own window stays allowed.
       if (config.corsOrigins !== '*') config.corsOrigins = [...config.corsOrigins, APP_ORIGIN]

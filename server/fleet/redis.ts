@@ -62,7 +62,9 @@ export async function connectRedis(url: string, logger: Logger): Promise<FleetRe
 
   const listeners = new Set<(state: RedisState) => void>()
   let current: RedisState = 'ok'
+  let closing = false
   const update = () => {
+    if (closing) return // the hub is stopping: the connections close on purpose
     const next: RedisState = clients.every((client) => client.status === 'ready')
       ? 'ok'
       : 'degraded'
@@ -90,6 +92,7 @@ export async function connectRedis(url: string, logger: Logger): Promise<FleetRe
     state: () => current,
     onState: (listener) => void listeners.add(listener),
     async close() {
+      closing = true
       await Promise.all(
         [...clients, ...extra].map((client) => client.quit().catch(() => client.disconnect())),
       )
