@@ -36,8 +36,20 @@ export function createFleetRouter(options: FleetRouterOptions): SessionCommands 
   const slots = new LinkSlots(config.maxPendingPerClient)
   const ownedHere = (id: string) => manager.has(id) && leases.mayAct(id)
 
-  const statusOf = async (id: string): Promise<StatusEvent | undefined> =>
-    ownedHere(id) ? manager.status(id) : registry.getStatus(id)
+  /**
+   * A session's status: the owner's own if it is this hub, else the registry's; a session so new
+   * that its status has not reached the registry yet is asked of its owner.
+   */
+  const statusOf = async (id: string): Promise<StatusEvent | undefined> => {
+    if (ownedHere(id)) return manager.status(id)
+    const known = await registry.getStatus(id)
+    if (known) return known
+    const owner = await leases.ownerOf(id)
+    if (owner === undefined || owner === instanceId) return undefined
+    return (await rpc.call(owner, 'status', { id }).catch(() => undefined)) as
+      | StatusEvent
+      | undefined
+  }
 
   /** Runs a command where the session lives, following its owner if it moves meanwhile. */
   const atOwner = async <T>(
@@ -175,6 +187,7 @@ export function serveForwarded(rpc: Rpc, local: SessionCommands): void {
     rpc.handle(method, (args) => run(args as Args))
   on('requestLink', (a) => local.requestLink(a.id, a.phoneNumber as string | undefined, noJoin))
   on('subscribe', (a) => local.subscribe(a.id, noJoin))
+  on('status', (a) => local.status(a.id))
   on('disconnect', (a) => local.disconnect(a.id))
   on('sendMessage', (a) => local.sendMessage(a.id, a.to as string, a.text as string))
   on('timeline', (a) => local.timeline(a.id))

@@ -54,6 +54,8 @@ describe('npm run bench (smoke)', () => {
       'hold-10k bare socket.io-client',
       'fan-out hub lean',
       'fan-out bare lean',
+      'fleet 1 hub hub lean',
+      'fleet 3 hubs hub lean',
     ])
     const summary = {
       p50: expect.any(Number),
