@@ -47,8 +47,7 @@ export function createFleetRouter(options: FleetRouterOptions): SessionCommands 
     const owner = await leases.ownerOf(id)
     if (owner === undefined || owner === instanceId) return undefined
     return (await rpc.call(owner, 'status', { id }).catch(() => undefined)) as
-      | StatusEvent
-      | undefined
+      StatusEvent | undefined
   }
 
   /** Runs a command where the session lives, following its owner if it moves meanwhile. */
