@@ -820,6 +820,12 @@ async function fleet(clients: number, ratePerS: number) {
           rss_mb: mb(usages.reduce((sum, usage) => sum + usage.peakRss, 0)),
           cpu_percent: usages.reduce((sum, usage) => sum + usage.cpuPercent, 0),
           cpu_ms_per_client: Math.round((cpuMs / clients) * 100) / 100,
+          // The busiest hub's event loop.
+          loop_busy_percent: Math.max(...usages.map((usage) => usage.loopBusyPercent ?? 0)),
+          loop_delay_ms: {
+            p99: Math.max(...usages.map((usage) => usage.loopDelayMs?.p99 ?? 0)),
+            max: Math.max(...usages.map((usage) => usage.loopDelayMs?.max ?? 0)),
+          },
           gen_cpu_percent: genCpu,
           gen_lag_ms: m.lag,
           cpu_wait_percent: cpuWait,

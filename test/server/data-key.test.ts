@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -13,7 +13,7 @@ import { dataKey, Keyring } from '../../server/store/seal'
 import { rotateDataKey } from '../../server/store/rotate'
 import { builtEntry } from '../helpers/child-hub'
 import { nextEvent, sleep, startTestHub, tempDir, TEST_TOKEN, type TestHub } from '../helpers/hub'
-import { filesShowing, filesUnder, storedSessionIds } from '../helpers/store'
+import { filesShowing, filesUnder, openDataStore, storedSessionIds } from '../helpers/store'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const KEY_A = Buffer.alloc(32, 0xa1)
@@ -147,9 +147,17 @@ describe('rotating the data key', () => {
     for (let i = 0; i < 40; i++) await link(first, `acct-${i}`)
     await first.close()
     hubs.length = 0
-    // How long the process takes to load, and to rotate everything: kill it in between.
+    // Enough values that a rotation takes a while (each one is written and fsynced alone).
+    const store = await openDataStore(dataDir)
+    await store.hub.write(
+      Array.from({ length: 800 }, (_, i) => [`filler-${i}`, Buffer.from(`value ${i}`)] as const),
+    )
+    await store.close()
+    // How long the process takes to load, and to rotate everything (on a copy): kill it between.
     const load = await timed(rotateInChild({ DATA_DIR: dataDir, DATA_KEY_NEW: 'bad' }))
-    const full = await timed(rotateInChild({ DATA_DIR: dataDir }))
+    const copy = await tempDir()
+    await cp(dataDir, copy, { recursive: true })
+    const full = await timed(rotateInChild({ DATA_DIR: copy }))
     let killedMidway = 0
     for (let round = 0; round < 4; round++) {
       const run = rotateInChild({ DATA_DIR: dataDir })
