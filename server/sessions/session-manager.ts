@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Config } from '../config'
 import { HubError } from '../errors'
-import type { Logger } from '../logger'
+import type { LogFields, Logger } from '../logger'
 import type { HubMetrics } from '../metrics'
 import {
   DISCONNECT_MESSAGES,
@@ -28,6 +28,7 @@ import {
   type WhatsAppProvider,
 } from '../providers/provider'
 import { inlineQrRenderer, type QrRenderer } from '../qr-renderer'
+import { sampledLog } from '../sampled-log'
 import { LinkSlots } from './link-slots'
 import { SendLimiter } from './send-limiter'
 import type { SessionData, SessionRecord, SessionStore, UnreadableSession } from './session-store'
@@ -147,11 +148,14 @@ export class SessionManager {
   private readonly broadcaster: Broadcaster
   private readonly ownership: Ownership
   private readonly renderQr: QrRenderer['render']
+  private readonly logRemoved: (fields: LogFields) => void
 
   constructor(private readonly options: SessionManagerOptions) {
     this.ownership = options.ownership ?? SOLE_OWNER
     this.renderQr = (options.qrRenderer ?? inlineQrRenderer).render
     this.linkSlots = new LinkSlots(options.config.maxPendingPerClient)
+    // One sweep can remove thousands: a few are listed each second, the rest summed up.
+    this.logRemoved = sampledLog(options.logger, 'Idle session removed', 10)
     ;({
       config: this.config,
       logger: this.logger,
@@ -559,7 +563,7 @@ export class SessionManager {
     this.counts[session.status] -= 1
     this.dropLimiter(session.id, 'the session was removed')
     this.sessions.delete(session.id)
-    this.logger.info('Idle session removed', { session_id: session.id, status: session.status })
+    this.logRemoved({ session_id: session.id, status: session.status })
     this.options.onChange({ ...this.statusOf(session), status: 'disconnected', reason: 'inactive' })
   }
 
