@@ -45,6 +45,8 @@ export interface Backplane {
   /** Connected clients: this hub's, or the fleet's. */
   clients(local: number): Promise<number>
   fleetStats(): Promise<FleetStats | undefined>
+  /** Takes no new work (a fleet: no takeovers, no forwarded commands); before the sessions close. */
+  pause(): Promise<void>
   /** Gives the sessions up (leases) before the hub's store closes. */
   stop(): Promise<void>
   close(): Promise<void>
@@ -67,6 +69,7 @@ export async function openLocalBackplane(
     health: () => ({ status: 'ok' }),
     clients: async (local) => local,
     fleetStats: async () => undefined,
+    pause: async () => undefined,
     stop: async () => undefined,
     close: () => store.close(),
   }

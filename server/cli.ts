@@ -4,7 +4,7 @@
  */
 import { networkInterfaces } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { ConfigError, loadConfig } from './config'
+import { commandConfig } from './command'
 import { HubStartError, createHub } from './hub'
 import { createConsoleLogger } from './logger'
 import { installSafetyNet } from './safety-net'
@@ -12,16 +12,8 @@ import { installSafetyNet } from './safety-net'
 const STOP_TIMEOUT_MS = 5000
 
 async function main(): Promise<number> {
-  let config
-  try {
-    config = loadConfig(process.env)
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`wa-link-hub: ${error.message}\n`)
-      return 1
-    }
-    throw error
-  }
+  const config = commandConfig()
+  if (!config) return 1
 
   const logger = createConsoleLogger(config.logLevel)
   const hub = createHub(config, {

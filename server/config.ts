@@ -33,6 +33,8 @@ export interface Config {
   dataKey: Buffer | undefined
   /** DATA_KEY_PREVIOUS: older keys still accepted for reading while a rotation finishes. */
   dataKeyPrevious: Buffer[]
+  /** DATA_KEY_NEW: the key `npm run rotate-key` moves to (the hub itself ignores it). */
+  dataKeyNew: Buffer | undefined
   /** A linked account silent this long while open is degraded; twice as long, reconnected. */
   healthSilenceMs: number
   /** Messages sent per account kept for WhatsApp's retry requests (Baileys `getMessage`). */
@@ -53,6 +55,14 @@ export interface Config {
   leaseTtlMs: number
   /** How long a command forwarded to another hub may take. */
   forwardTimeoutMs: number
+  /** Commands forwarded to other hubs waiting for an answer at once; more get `unavailable`. */
+  forwardsWaitingMax: number
+  /** Store writes waiting for Redis at once (an outage); more are refused. */
+  storeWritesWaitingMax: number
+  /** QR images waiting for the render thread; more are rendered in the main thread. */
+  qrRendersWaitingMax: number
+  /** Baileys: senders whose other address (phone number or LID) is looked up at once. */
+  inboxLookupsMax: number
   /** Origins browsers may use (HTTP CORS and Socket.IO), or every origin. */
   corsOrigins: '*' | string[]
   /** What the hub may hold for one client that does not read; over it the client is cut off. */
@@ -222,8 +232,25 @@ const variables = {
   },
   LEASE_TTL_MS: { key: 'leaseTtlMs', schema: integer(1000, 600_000), fallback: '10000' },
   FORWARD_TIMEOUT_MS: { key: 'forwardTimeoutMs', schema: integer(100, 120_000), fallback: '5000' },
+  FORWARDS_WAITING_MAX: {
+    key: 'forwardsWaitingMax',
+    schema: integer(1, 1_000_000),
+    fallback: '10000',
+  },
+  STORE_WRITES_WAITING_MAX: {
+    key: 'storeWritesWaitingMax',
+    schema: integer(1, 1_000_000),
+    fallback: '10000',
+  },
+  QR_RENDERS_WAITING_MAX: {
+    key: 'qrRendersWaitingMax',
+    schema: integer(1, 1_000_000),
+    fallback: '10000',
+  },
+  INBOX_LOOKUPS_MAX: { key: 'inboxLookupsMax', schema: integer(0, 100_000), fallback: '100' },
   DATA_KEY: { key: 'dataKey', schema: key, fallback: undefined },
   DATA_KEY_PREVIOUS: { key: 'dataKeyPrevious', schema: keys, fallback: '' },
+  DATA_KEY_NEW: { key: 'dataKeyNew', schema: key, fallback: undefined },
   CORS_ORIGINS: { key: 'corsOrigins', schema: origins, fallback: '*' },
   MAX_CLIENT_BUFFER_BYTES: {
     key: 'maxClientBufferBytes',
@@ -264,7 +291,13 @@ const variables = {
   },
 } as const
 
-const SECRET_VARIABLES = new Set(['SECRET_KEY', 'DATA_KEY', 'DATA_KEY_PREVIOUS', 'REDIS_URL'])
+const SECRET_VARIABLES = new Set([
+  'SECRET_KEY',
+  'DATA_KEY',
+  'DATA_KEY_PREVIOUS',
+  'DATA_KEY_NEW',
+  'REDIS_URL',
+])
 
 export type EnvVariable = keyof typeof variables
 export const ENV_VARIABLES = Object.keys(variables) as EnvVariable[]
@@ -349,5 +382,9 @@ export function configuredLimits(config: Config): Record<string, number> {
     DECRYPT_FAILURES_WINDOW_MS: config.decryptFailuresWindowMs,
     LEASE_TTL_MS: config.leaseTtlMs,
     FORWARD_TIMEOUT_MS: config.forwardTimeoutMs,
+    FORWARDS_WAITING_MAX: config.forwardsWaitingMax,
+    STORE_WRITES_WAITING_MAX: config.storeWritesWaitingMax,
+    QR_RENDERS_WAITING_MAX: config.qrRendersWaitingMax,
+    INBOX_LOOKUPS_MAX: config.inboxLookupsMax,
   }
 }

@@ -25,6 +25,7 @@ import {
   simulateMessageBodySchema,
   simulateScanBodySchema,
   simulateSilenceBodySchema,
+  type ErrorCode,
   type HealthBody,
   type ProviderName,
   type StatsBody,
@@ -38,12 +39,7 @@ import { tokenChecker } from './token'
 
 /** HTTP error codes: the protocol's, plus the few only HTTP has. */
 type HttpErrorCode =
-  | 'unauthorized'
-  | 'rate_limited'
-  | 'invalid_payload'
-  | 'unknown_session'
-  | 'not_authenticated'
-  | 'qr_expired'
+  | ErrorCode
   | 'qr_mismatch'
   | 'bad_request'
   | 'forbidden_origin'
@@ -55,7 +51,21 @@ type HttpErrorCode =
   | 'expectation_failed'
   | 'headers_too_large'
   | 'not_supported'
-  | 'internal'
+
+/** The HTTP status of each protocol error raised while answering a request. */
+const STATUS_OF: Record<ErrorCode, number> = {
+  unauthorized: 401,
+  invalid_payload: 400,
+  unknown_session: 404,
+  rate_limited: 429,
+  not_authenticated: 409,
+  provider_error: 502,
+  qr_expired: 410,
+  limit_reached: 429,
+  // The hub that owns the session did not answer, or Redis is away: try again shortly.
+  unavailable: 503,
+  internal: 500,
+}
 
 export interface HttpContext {
   token: string
@@ -120,15 +130,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // the socket's timeout off.
   server.timeout = config.httpIdleTimeoutMs
 
-  const fault = (error: unknown, req: IncomingMessage) => {
-    metrics.fault('http')
-    logger.error('Unexpected error answering a request; the hub keeps running', {
-      method: req.method,
-      path: req.url?.slice(0, 200),
-      address: req.socket.remoteAddress,
-      ...faultFields(error),
-    })
-  }
+  const fault = (error: unknown, req: IncomingMessage) => reportFault(error, req, logger, metrics)
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (!req.url?.startsWith(SOCKET_IO_PATH)) {
@@ -408,17 +410,14 @@ export function createHttpHandler(context: HttpContext) {
       )
     }
     if (error instanceof HubError) {
-      const status =
-        error.code === 'unknown_session' ? 404 : error.code === 'not_authenticated' ? 409 : 400
-      return sendJson(res, status, { code: error.code, message: error.message })
+      return sendJson(
+        res,
+        STATUS_OF[error.code] ?? 500,
+        { code: error.code, message: error.message },
+        error.code === 'unavailable' ? { 'Retry-After': '5' } : {},
+      )
     }
-    context.metrics.fault('http')
-    context.logger.error('Unexpected error answering a request; the hub keeps running', {
-      method: req.method,
-      path: req.url?.slice(0, 200),
-      address: req.socket.remoteAddress,
-      ...faultFields(error),
-    })
+    reportFault(error, req, context.logger, context.metrics)
     sendJson(res, 500, { code: 'internal', message: INTERNAL_MESSAGE })
   }
 
@@ -432,6 +431,17 @@ export function createHttpHandler(context: HttpContext) {
       }
     })
   }
+}
+
+/** A bug met while answering a request: counted and logged with where it came from. */
+function reportFault(error: unknown, req: IncomingMessage, logger: Logger, metrics: HubMetrics) {
+  metrics.fault('http')
+  logger.error('Unexpected error answering a request; the hub keeps running', {
+    method: req.method,
+    path: req.url?.slice(0, 200),
+    address: req.socket.remoteAddress,
+    ...faultFields(error),
+  })
 }
 
 /** The `:id` of a route, checked like a `session_id` in the protocol. */

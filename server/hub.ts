@@ -250,7 +250,7 @@ async function openOn(
   const clients = () => io.sockets.sockets.size
   const broadcaster = createBroadcaster(io, metrics, plane.fleet)
   const qrRenderer = options.qrWorker
-    ? createWorkerQrRenderer(options.qrWorker, logger)
+    ? createWorkerQrRenderer(options.qrWorker, logger, config.qrRendersWaitingMax)
     : inlineQrRenderer
   const manager = new SessionManager({
     config,
@@ -300,12 +300,17 @@ async function openOn(
   })
 
   try {
-    // Linked sessions come back before the port opens, so a reconnecting client finds them.
-    const resumed = await manager.load()
-    if (resumed > 0) logger.info('Linked sessions restored', { sessions: resumed })
+    // Linked sessions come back before the port opens, so a reconnecting client finds them. A
+    // fleet hub takes stored sessions over once it runs, as it takes those of a hub that is gone,
+    // least loaded first.
+    if (!plane.fleet) {
+      const resumed = await manager.load()
+      if (resumed > 0) logger.info('Linked sessions restored', { sessions: resumed })
+    }
     await listen(http, config.port, config.host)
   } catch (error) {
     // Nothing half-started stays behind: the provider's sockets and the Socket.IO server go too.
+    await plane.pause()
     await manager.stop()
     await plane.stop()
     await qrRenderer.close()
@@ -341,7 +346,9 @@ async function close({ http, io, manager, plane, qrRenderer }: Running): Promise
   void io.close()
   http.closeAllConnections()
   await closed
-  // Sessions flushed while this hub still owns them; then (a fleet) the others take them over.
+  // No new work, then the sessions flushed while this hub still owns them; then (a fleet) the
+  // others take them over.
+  await plane.pause()
   await manager.stop()
   await plane.stop()
   await plane.close()

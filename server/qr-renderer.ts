@@ -16,15 +16,20 @@ export const inlineQrRenderer: QrRenderer = {
   close: async () => undefined,
 }
 
-/** Renders waiting for the worker at most; past that the hub renders in its own thread. */
-const MAX_WAITING = 10_000
-
 /**
  * The worker-thread renderer, for the headless server (`npm run serve` passes the built
  * `qr-worker.js`). If the worker cannot start or dies, renders go on in this thread: slower under
  * load, never lost.
  */
-export function createWorkerQrRenderer(workerPath: string, logger: Logger): QrRenderer {
+/**
+ * `maxWaiting` (QR_RENDERS_WAITING_MAX) renders may wait for the thread; past that the hub renders
+ * in its own thread.
+ */
+export function createWorkerQrRenderer(
+  workerPath: string,
+  logger: Logger,
+  maxWaiting: number,
+): QrRenderer {
   const waiting = new Map<
     number,
     { data: string; resolve(image: string): void; reject(error: Error): void }
@@ -76,7 +81,7 @@ export function createWorkerQrRenderer(workerPath: string, logger: Logger): QrRe
 
   return {
     render(data) {
-      const thread = waiting.size < MAX_WAITING ? start() : undefined
+      const thread = waiting.size < maxWaiting ? start() : undefined
       if (!thread) return renderQrDataUrl(data)
       const id = next++
       return new Promise<string>((resolve, reject) => {

@@ -7,35 +7,19 @@
  *
  * Interrupted (a crash, kill -9)? Run the same command again: it carries on.
  */
-import { ConfigError, loadConfig } from './config'
+import { commandConfig } from './command'
 import { createConsoleLogger } from './logger'
-import { parseKey } from './store/data-key'
 import { rotateDataKey } from './store/rotate'
 
 async function main(): Promise<number> {
-  let config
-  let newKey: Buffer | undefined
-  try {
-    config = loadConfig(process.env)
-    const text = process.env.DATA_KEY_NEW
-    if (text) {
-      newKey = parseKey(text)
-      if (!newKey)
-        throw new ConfigError('DATA_KEY_NEW', 'DATA_KEY_NEW is invalid: must be 32 bytes in base64')
-    }
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`wa-link-hub: ${error.message}\n`)
-      return 1
-    }
-    throw error
-  }
+  const config = commandConfig()
+  if (!config) return 1
   const logger = createConsoleLogger(config.logLevel)
   const result = await rotateDataKey(
     {
       dataDir: config.dataDir,
       dataKey: config.dataKey,
-      newKey,
+      newKey: config.dataKeyNew,
       previousKeys: config.dataKeyPrevious,
     },
     logger,

@@ -226,10 +226,10 @@ type Handler<E extends ClientEventName> = (
   socket: HubSocket,
 ) => Promise<object> | object
 
-/** Wires the protocol's client events to the session commands. */
 /** Connections (and disconnections) logged one by one per second; the rest are counted. */
 const CONNECTION_LINES_PER_S = 10
 
+/** Wires the protocol's client events to the session commands. */
 export function registerSocketHandlers(io: HubSocketServer, options: SocketHandlerOptions): void {
   const { config, logger, metrics, sessions } = options
   const join = (socket: HubSocket) => (sessionId: string) => void socket.join(roomOf(sessionId))

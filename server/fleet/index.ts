@@ -9,13 +9,10 @@ import { redisKeys } from '../store/redis-keys'
 import { RedisStore } from '../store/redis-store'
 import { sealStore } from '../store/seal'
 import { Leases } from './leases'
-import { connectRedis } from './redis'
+import { connectRedis, type FleetRedis } from './redis'
 import { Registry } from './registry'
 import { createFleetRouter, serveForwarded } from './router'
 import { Rpc } from './rpc'
-
-/** Calls waiting for another hub at most (beyond: `unavailable` at once). */
-const MAX_FORWARDS_WAITING = 10_000
 
 /**
  * One hub of a fleet on Redis (REDIS_URL): the store, the status registry, leases (one owner per
@@ -25,6 +22,15 @@ const MAX_FORWARDS_WAITING = 10_000
  */
 export async function openFleetBackplane(config: Config, logger: Logger): Promise<Backplane> {
   const redis = await connectRedis(config.redisUrl!, logger)
+  try {
+    return await onRedis(redis, config, logger)
+  } catch (error) {
+    await redis.close() // or a failed start would leave its connections reconnecting forever
+    throw error
+  }
+}
+
+async function onRedis(redis: FleetRedis, config: Config, logger: Logger): Promise<Backplane> {
   const instanceId = config.instanceId
   let manager: SessionManager | undefined
   let started: BackplaneStart | undefined
@@ -47,7 +53,10 @@ export async function openFleetBackplane(config: Config, logger: Logger): Promis
       if (started) registry.setOwned(instanceId, count, config.leaseTtlMs).catch(() => undefined)
     },
   })
-  const raw = new RedisStore(redis.durable, { fence: (id) => leases.fence(id) })
+  const raw = new RedisStore(redis.durable, {
+    fence: (id) => leases.fence(id),
+    maxPendingWrites: config.storeWritesWaitingMax,
+  })
   const store = sealStore(raw, keyring)
   const registry = new Registry(redis, keyring, logger)
   const subscriber = await redis.subscriber()
@@ -59,50 +68,66 @@ export async function openFleetBackplane(config: Config, logger: Logger): Promis
     publisher: redis.quick,
     subscriber,
     timeoutMs: config.forwardTimeoutMs,
-    maxPending: MAX_FORWARDS_WAITING,
+    maxPending: config.forwardsWaitingMax,
     logger,
     onCall: (method, outcome) => forwarded?.inc({ method, outcome }),
   })
 
-  // Sessions with stored data and no owner (their hub is gone): the least loaded hub takes them
-  // first, each waiting a little per session it owns already.
-  let scanning = false
-  const takeOver = async () => {
-    if (scanning || !manager) return
-    scanning = true
+  // Sessions with stored data and no owner (their hub is gone, or the fleet is starting): the
+  // least loaded hub takes them first, each waiting a little per session it owns already.
+  let stopping = false
+  let scan: Promise<void> | undefined
+  let knownInstances = ''
+  let orphanScansLeft = 0
+  const takeOver = () => {
+    if (scan || stopping || !manager) return scan
+    scan = scanOnce(manager).finally(() => (scan = undefined))
+    return scan
+  }
+  const scanOnce = async (sessions: SessionManager) => {
     try {
-      const candidates = (await raw.accountIds()).filter((id) => !manager!.has(id))
-      const free = await leases.unowned(candidates)
+      const stored = await raw.accountIds()
+      const free = await leases.unowned(stored.filter((id) => !sessions.has(id)))
       if (free.length > 0) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(leases.count * 20, 2000)))
         for (const id of free) {
-          if ((await manager.adopt(id)) === 'resumed') {
+          if (stopping) return
+          if ((await sessions.adopt(id)) === 'resumed') {
             takeovers?.inc()
             logger.info('Took over a session whose hub is gone', { session_id: id })
           }
         }
       }
-      await endOrphanedLinks()
+      // Links left waiting for a scan only appear when a hub goes: look for them for a lease's
+      // time after the set of live hubs changes, not on every round.
+      const live = (await registry.instances())
+        .map((info) => info.instance)
+        .sort()
+        .join(' ')
+      if (live !== knownInstances) {
+        knownInstances = live
+        orphanScansLeft = 4
+      }
+      if (orphanScansLeft > 0) {
+        orphanScansLeft -= 1
+        await endOrphanedLinks(sessions, new Set(stored))
+      }
     } catch (error) {
       logger.debug('Looking for sessions without an owner failed; trying again later', { error })
-    } finally {
-      scanning = false
     }
   }
 
   // A link that was waiting for a scan on a hub that is gone left a status and nothing else: its
   // watchers hear it ended, once (whoever takes its lease says so), and the status goes.
-  const endOrphanedLinks = async () => {
+  const endOrphanedLinks = async (sessions: SessionManager, stored: Set<string>) => {
     if (!started) return
-    const statuses = await registry.list()
-    const stored = new Set(await raw.accountIds())
-    const candidates = statuses.filter(
-      (status) => !stored.has(status.session_id) && !manager!.has(status.session_id),
+    const candidates = (await registry.list()).filter(
+      (status) => !stored.has(status.session_id) && !sessions.has(status.session_id),
     )
     const free = new Set(await leases.unowned(candidates.map((status) => status.session_id)))
     for (const status of candidates) {
       const id = status.session_id
-      if (!free.has(id) || !(await leases.claim(id))) continue
+      if (stopping || !free.has(id) || !(await leases.claim(id))) continue
       started.broadcaster.toSession(id, 'disconnected', {
         type: 'disconnected',
         session_id: id,
@@ -183,7 +208,9 @@ export async function openFleetBackplane(config: Config, logger: Logger): Promis
       )
       for (const timer of timers) timer.unref()
       subscriber.on('message', (channel: string) => {
-        if (channel === redisKeys.released) void takeOver()
+        if (channel !== redisKeys.released) return
+        orphanScansLeft = 4
+        void takeOver()
       })
       void subscriber.subscribe(redisKeys.released).catch(() => undefined)
       void takeOver()
@@ -209,14 +236,22 @@ export async function openFleetBackplane(config: Config, logger: Logger): Promis
       }
     },
 
-    // Graceful stop: the sessions are closed and flushed already; the leases go, and the other
-    // hubs hear it and take the sessions over now rather than when the leases run out.
-    async stop() {
+    // Before the sessions close: no new work. The others stop placing sessions here, no session
+    // is taken over any more, and commands forwarded here are sent back to find another hub.
+    async pause() {
+      stopping = true
       for (const timer of timers.splice(0)) clearInterval(timer)
+      await registry.leave(instanceId).catch(() => undefined)
+      rpc.stopServing()
+      await scan
+    },
+
+    // Graceful stop, once the sessions are closed and flushed: the leases go, and the other hubs
+    // hear it and take the sessions over now rather than when the leases run out.
+    async stop() {
       leases.stop()
       const owned = leases.owned()
       await Promise.all(owned.map((id) => leases.release(id)))
-      await registry.leave(instanceId).catch(() => undefined)
       if (owned.length > 0) {
         await redis.quick.publish(redisKeys.released, instanceId).catch(() => undefined)
         logger.info('Handed this hub’s sessions to the fleet', { sessions: owned.length })

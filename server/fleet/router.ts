@@ -123,6 +123,10 @@ export function createFleetRouter(options: FleetRouterOptions): SessionCommands 
             return (await rpc.call(target, 'requestLink', { id, phoneNumber })) as LinkAnswer
           } catch (error) {
             if (!(error instanceof OwnedElsewhereError)) throw error
+            // The chosen hub is stopping and sent it back: unless someone took it since, here.
+            if ((await leases.ownerOf(id).catch(redisDown)) === undefined) {
+              return linkHere(id, phoneNumber)
+            }
           }
         }
       }
@@ -157,8 +161,10 @@ export function createFleetRouter(options: FleetRouterOptions): SessionCommands 
       atOwner(id, 'simulateSilence', { silent }, () => local.simulateSilence(id, silent)),
 
     async list() {
-      // The registry, with this hub's own sessions as they are this instant.
-      const byId = new Map((await registry.list().catch(redisDown)).map((s) => [s.session_id, s]))
+      // The registry, with this hub's own sessions as they are this instant; without Redis, this
+      // hub's alone (/stats then says the fleet is degraded).
+      const fleet = await registry.list().catch(() => [])
+      const byId = new Map(fleet.map((status) => [status.session_id, status]))
       for (const status of manager.list()) byId.set(status.session_id, status)
       return [...byId.values()]
     },

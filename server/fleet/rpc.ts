@@ -52,6 +52,7 @@ export interface RpcOptions {
 export class Rpc {
   private readonly pending = new Map<string, Pending>()
   private readonly handlers = new Map<string, RpcHandler>()
+  private serving = true
 
   private constructor(private readonly options: RpcOptions) {}
 
@@ -97,13 +98,29 @@ export class Rpc {
       }, timeoutMs)
       timer.unref()
       this.pending.set(id, { method, resolve, reject, timer })
-      publisher.publish(redisKeys.rpc(instance), JSON.stringify(request)).catch(() => {
+      const fail = (message: string) => {
         clearTimeout(timer)
         this.pending.delete(id)
         this.options.onCall?.(method, 'error')
-        reject(new HubError('unavailable', 'Redis is unreachable: the request cannot be forwarded'))
-      })
+        reject(new HubError('unavailable', message))
+      }
+      publisher.publish(redisKeys.rpc(instance), JSON.stringify(request)).then(
+        (listeners) => {
+          // Nobody listens on that hub's channel: it is gone; its sessions move within a lease.
+          if (listeners === 0) {
+            fail(
+              'The hub that owns this session is gone; it moves to another hub within seconds. Try again',
+            )
+          }
+        },
+        () => fail('Redis is unreachable: the request cannot be forwarded'),
+      )
     })
+  }
+
+  /** This hub is stopping: requests are sent back, to be asked of whoever owns the session next. */
+  stopServing(): void {
+    this.serving = false
   }
 
   /** Fails every waiting call (the hub stops). */
@@ -152,6 +169,7 @@ export class Rpc {
     const handler = this.handlers.get(request.method)
     let reply: Reply
     try {
+      if (!this.serving) throw new OwnedElsewhereError(String(request.args.id ?? ''))
       if (!handler)
         throw new HubError('internal', `no such command between hubs: ${request.method}`)
       reply = { kind: 'reply', id: request.id, ok: true, result: await handler(request.args) }

@@ -103,8 +103,6 @@ export const BROWSER = Browsers.ubuntu('Chrome')
 
 /** Ending a socket waits at most this long for its close (a dead TCP path takes 30 s, ws' close timeout). */
 const END_WAIT_MS = 2000
-/** Lookups of a sender's other address pending per account; past it messages go out without. */
-export const INBOX_LOOKUPS_MAX = 100
 /** A lookup of a sender's other address waits at most this long. */
 const LOOKUP_TIMEOUT_MS = 2000
 
@@ -621,7 +619,8 @@ export function createBaileysProvider(
    */
   const deliver = (link: Link, socket: BaileysSocket, message: WAMessage) => {
     const known = addressesInKey(message.key)
-    const lookUp = Boolean(known.pn) !== Boolean(known.lid) && link.inboxDepth < INBOX_LOOKUPS_MAX
+    const lookUp =
+      Boolean(known.pn) !== Boolean(known.lid) && link.inboxDepth < config.inboxLookupsMax
     link.inboxDepth += 1
     const sender: Promise<SenderAddresses> = lookUp
       ? withTimeout(completeAddresses(known, addressBook(socket)), LOOKUP_TIMEOUT_MS).then(
@@ -629,12 +628,17 @@ export function createBaileysProvider(
           () => known,
         )
       : Promise.resolve(known)
-    link.inbox = link.inbox.then(async () => {
-      const addresses = await sender
-      link.inboxDepth -= 1
-      const incoming = toIncoming(message, addresses)
-      if (incoming && !link.stopped) link.session.sink.message(incoming)
-    })
+    link.inbox = link.inbox
+      .then(async () => {
+        const addresses = await sender
+        link.inboxDepth -= 1
+        const incoming = toIncoming(message, addresses)
+        if (incoming && !link.stopped) link.session.sink.message(incoming)
+      })
+      // One message that cannot be read must not stop the ones after it.
+      .catch((error: unknown) =>
+        logger.warn('Could not report an incoming message', { session_id: link.session.id, error }),
+      )
   }
 
   /**

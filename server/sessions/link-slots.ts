@@ -20,6 +20,8 @@ export class LinkSlots {
     if (!started.has(sessionId) && started.size >= this.max) {
       const ids = [...started]
       const waiting = await stillWaiting(ids)
+      // The connection left while we asked: nothing to count for it any more.
+      if (this.byClient.get(client) !== started) return
       ids.forEach((id, index) => {
         if (!waiting[index]) started.delete(id)
       })

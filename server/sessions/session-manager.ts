@@ -29,6 +29,7 @@ import {
 } from '../providers/provider'
 import { inlineQrRenderer, type QrRenderer } from '../qr-renderer'
 import { sampledLog } from '../sampled-log'
+import { SealError } from '../store/seal'
 import { LinkSlots } from './link-slots'
 import { SendLimiter } from './send-limiter'
 import type { SessionData, SessionRecord, SessionStore, UnreadableSession } from './session-store'
@@ -149,6 +150,8 @@ export class SessionManager {
   private readonly ownership: Ownership
   private readonly renderQr: QrRenderer['render']
   private readonly logRemoved: (fields: LogFields) => void
+  /** Set by stop(): nothing new is linked or taken over from then on. */
+  private stopping = false
 
   constructor(private readonly options: SessionManagerOptions) {
     this.ownership = options.ownership ?? SOLE_OWNER
@@ -172,7 +175,17 @@ export class SessionManager {
   async load(): Promise<number> {
     let resumed = 0
     for (const id of await this.store.ids()) {
-      if ((await this.adopt(id)) === 'resumed') resumed += 1
+      try {
+        if ((await this.adopt(id)) === 'resumed') resumed += 1
+      } catch (error) {
+        // A read that failed (not data that is damaged): the session stays stored, untouched,
+        // and comes back at the next start.
+        this.logger.error('Could not load a stored session; it stays stored', {
+          session_id: id,
+          error,
+        })
+        await this.ownership.release(id)
+      }
     }
     return resumed
   }
@@ -184,8 +197,12 @@ export class SessionManager {
    * read are reported as failed and left untouched.
    */
   async adopt(id: string): Promise<'resumed' | 'kept' | 'skipped'> {
-    if (this.sessions.has(id) || !(await this.ownership.claim(id))) return 'skipped'
+    if (this.stopping || this.sessions.has(id) || !(await this.ownership.claim(id))) {
+      return 'skipped'
+    }
     const found = await this.store.load(id)
+    // A client asked for this session meanwhile (get_qr): it is here already, as asked.
+    if (this.sessions.has(id)) return 'skipped'
     if (found.kind === 'unreadable') {
       this.keepUnreadable(found.problem)
       return 'kept'
@@ -208,10 +225,11 @@ export class SessionManager {
       await this.ownership.release(id)
       return 'skipped'
     }
+    if (this.sessions.has(id) || this.stopping) return 'skipped'
     const session = this.create(record.id)
     session.user = record.user
     session.active = true
-    session.timeline = await session.data.loadTimeline()
+    session.timeline = await session.data.loadTimeline(this.logger)
     this.setStatus(session, { status: 'authenticated', reconnecting: true, user: record.user })
     try {
       await this.provider.resume(this.providerSession(session))
@@ -245,6 +263,7 @@ export class SessionManager {
     try {
       user = await this.provider.inspect(this.store.open(id).credentials)
     } catch (error) {
+      if (!(error instanceof SealError)) throw error // a failed read: tried again next time
       this.logger.error('Stored credentials cannot be read; nothing was deleted', {
         session_id: id,
         error,
@@ -294,6 +313,7 @@ export class SessionManager {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     clearInterval(this.sweeper)
     for (const session of this.sessions.values()) session.generation += 1
     await this.provider.shutdown()
@@ -355,14 +375,9 @@ export class SessionManager {
     client?: string,
   ): Promise<{ status: StatusEvent; replay?: Replay }> {
     const id = sessionId ?? randomUUID()
+    if (this.stopping) throw new HubError('unavailable', 'The hub is stopping; try again', id)
     const existing = this.sessions.get(id)
-    if (!existing && this.sessions.size >= this.config.maxSessions) {
-      throw new HubError(
-        'limit_reached',
-        `the hub holds its maximum of ${this.config.maxSessions} sessions (MAX_SESSIONS); disconnect one or try later`,
-        id,
-      )
-    }
+    if (!existing) this.checkRoom(id)
     if (existing?.unreadable) {
       throw new HubError(
         'provider_error',
@@ -393,6 +408,12 @@ export class SessionManager {
       if (!(await this.ownership.claim(id))) throw new OwnedElsewhereError(id)
       // Created by a concurrent request while the lease was taken: answer as for an existing one.
       if (this.sessions.has(id)) return this.requestLink(id, phoneNumber, join, client)
+      try {
+        this.checkRoom(id) // others may have filled the hub during the claim
+      } catch (error) {
+        await this.ownership.release(id)
+        throw error
+      }
     }
     if (client !== undefined) {
       await this.linkSlots.reserve(client, id, (ids) =>
@@ -410,6 +431,15 @@ export class SessionManager {
     session.startedBy = client
     await this.startLink(session, mode === 'pairing' ? phoneNumber : undefined)
     return { status: this.statusOf(session) }
+  }
+
+  private checkRoom(id: string): void {
+    if (this.sessions.size < this.config.maxSessions) return
+    throw new HubError(
+      'limit_reached',
+      `the hub holds its maximum of ${this.config.maxSessions} sessions (MAX_SESSIONS); disconnect one or try later`,
+      id,
+    )
   }
 
   /** A client left: its links under way no longer count against it. */
@@ -543,28 +573,38 @@ export class SessionManager {
   }
 
   private remove(session: Session): void {
+    const { id } = session
     session.generation += 1
     const wasLinking = session.status !== 'disconnected'
+    const gone: StatusEvent = {
+      ...this.statusOf(session),
+      status: 'disconnected',
+      reason: 'inactive',
+    }
     // Also after a link ended: the provider forgets whatever it still holds for the session.
     this.provider
-      .close(session.id)
+      .close(id)
       .catch((error: unknown) =>
-        this.logger.warn('Provider close failed', { session_id: session.id, error }),
+        this.logger.warn('Provider close failed', { session_id: id, error }),
       )
-    void this.forget(session.id)
-    if (wasLinking) {
-      this.broadcaster.toSession(session.id, 'disconnected', {
-        type: 'disconnected',
-        session_id: session.id,
-        reason: 'inactive',
-        message: DISCONNECT_MESSAGES.inactive,
-      })
-    }
     this.counts[session.status] -= 1
-    this.dropLimiter(session.id, 'the session was removed')
-    this.sessions.delete(session.id)
-    this.logRemoved({ session_id: session.id, status: session.status })
-    this.options.onChange({ ...this.statusOf(session), status: 'disconnected', reason: 'inactive' })
+    this.dropLimiter(id, 'the session was removed')
+    this.sessions.delete(id)
+    this.logRemoved({ session_id: id, status: session.status })
+    // Written, then announced: the room hears of it once its data is gone (unless the id was
+    // asked for again meanwhile: its room belongs to the new session then).
+    void this.forget(id).then(() => {
+      if (this.sessions.has(id)) return
+      if (wasLinking) {
+        this.broadcaster.toSession(id, 'disconnected', {
+          type: 'disconnected',
+          session_id: id,
+          reason: 'inactive',
+          message: DISCONNECT_MESSAGES.inactive,
+        })
+      }
+      this.options.onChange(gone)
+    })
   }
 
   /** Deletes a removed session's data, then lets go of it (in that order: the lease fences both). */
@@ -578,7 +618,8 @@ export class SessionManager {
         error,
       })
     }
-    await this.ownership.release(sessionId)
+    // Asked for again meanwhile (a new session under the same id): the lease is its own now.
+    if (!this.sessions.has(sessionId)) await this.ownership.release(sessionId)
   }
 
   private limiterFor(sessionId: string): SendLimiter {
@@ -597,6 +638,7 @@ export class SessionManager {
   }
 
   private create(id: string): Session {
+    if (this.sessions.has(id)) throw new Error(`session ${id} exists already`)
     const session: Session = {
       id,
       status: 'pending',

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z, ZodError } from 'zod'
 import type { Logger } from '../logger'
 import {
   PROVIDER_NAMES,
@@ -66,12 +66,13 @@ export class SessionData {
     return putJson(this.account, TIMELINE_KEY, entries.slice(-TIMELINE_MAX))
   }
 
-  /** The stored timeline; empty when there is none or it cannot be read. */
-  async loadTimeline(): Promise<TimelineEntry[]> {
+  /** The stored timeline; empty when there is none or it cannot be read (and says so). */
+  async loadTimeline(logger: Logger): Promise<TimelineEntry[]> {
     try {
       const entries = await getJson<TimelineEntry[]>(this.account, TIMELINE_KEY)
       return Array.isArray(entries) ? entries.slice(-TIMELINE_MAX) : []
-    } catch {
+    } catch (error) {
+      logger.warn('Could not read an account timeline; it starts again', { error })
       return []
     }
   }
@@ -115,6 +116,10 @@ export class SessionStore {
       if (record.id !== id) throw new Error('the record names another session')
       return { kind: 'record', record }
     } catch (error) {
+      // Only data that cannot be read means damaged; a failed read (I/O, Redis) is thrown.
+      const unreadable =
+        error instanceof SealError || error instanceof ZodError || error instanceof SyntaxError
+      if (!unreadable) throw error
       const wrongKey = error instanceof SealError && error.kind === 'wrong_key'
       const message = wrongKey
         ? 'The data key does not match the one this session was stored with; nothing was deleted'

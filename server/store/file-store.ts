@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Logger } from '../logger'
 import {
   FOLDER_MODE,
@@ -99,6 +99,8 @@ export class FileStore implements Store {
     this.lives.delete(id)
     const dir = this.accountDir(id)
     return this.queue.run(`account:${id}`, async () => {
+      // Most removed sessions never stored anything (a QR nobody scanned): nothing to sync.
+      if (!(await exists(dir))) return
       await rm(dir, { recursive: true, force: true })
       await syncFolder(this.accountsDir)
     })
@@ -160,7 +162,7 @@ export class FileStore implements Store {
             this.logger.debug('Dropped a write to removed account data', { store: queueKey })
             return
           }
-          await mkdir(dir, { recursive: true, mode: FOLDER_MODE })
+          await mkdirDurable(dir)
           await Promise.all(
             list.map(([key, value]) =>
               value
@@ -189,6 +191,29 @@ export class FileStore implements Store {
         return { entries: found.length, bytes }
       },
     }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
+}
+
+/**
+ * Creates `dir` (0700) and makes the new entries durable: a folder's name lives in its parent, so
+ * each parent of a folder created here is synced, from the deepest up. A no-op when it exists.
+ */
+async function mkdirDurable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: FOLDER_MODE })
+  if (first === undefined) return
+  for (let created = dir; ; created = dirname(created)) {
+    await syncFolder(dirname(created))
+    if (created === first) break
   }
 }
 

@@ -65,6 +65,9 @@ export interface RedisStoreOptions {
   maxPendingWrites?: number
 }
 
+/** STORE_WRITES_WAITING_MAX's default, for stores made outside a hub (tools, tests). */
+const DEFAULT_PENDING_WRITES = 10_000
+
 interface Life {
   removed: boolean
 }
@@ -93,7 +96,8 @@ export class RedisStore implements Store {
         if (value) multi.hset(redisKeys.hub, encodeName(key), value)
         else multi.hdel(redisKeys.hub, encodeName(key))
       }
-      await multi.exec()
+      // exec() resolves even when a command in it failed: each answer carries its own error.
+      for (const [error] of (await multi.exec()) ?? []) if (error) throw error
     })
   }
 
@@ -160,7 +164,7 @@ export class RedisStore implements Store {
   }
 
   private async track<T>(send: () => Promise<T>): Promise<T> {
-    const limit = this.options.maxPendingWrites ?? 10_000
+    const limit = this.options.maxPendingWrites ?? DEFAULT_PENDING_WRITES
     if (this.pending >= limit) throw new StoreBackloggedError(limit)
     this.pending += 1
     try {

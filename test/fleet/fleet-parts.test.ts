@@ -7,7 +7,8 @@ import { Leases } from '../../server/fleet/leases'
 import { connectRedis, type FleetRedis } from '../../server/fleet/redis'
 import { silentLogger } from '../../server/logger'
 import { redisKeys } from '../../server/store/redis-keys'
-import { FencedError, RedisStore } from '../../server/store/redis-store'
+import { FencedError, RedisStore, StoreBackloggedError } from '../../server/store/redis-store'
+import { Rpc } from '../../server/fleet/rpc'
 import { dataKey, Keyring, sealStore } from '../../server/store/seal'
 import { builtEntry } from '../helpers/child-hub'
 import { eventually, fleetClient, startFleetHub, type FleetHub } from '../helpers/fleet'
@@ -179,6 +180,66 @@ describe('the Redis store', () => {
         dump.push((await connection.quick.getBuffer(key))!.toString('latin1'))
     }
     for (const text of dump) expect(text.toLowerCase()).not.toContain(marker.toLowerCase())
+  })
+})
+
+describe('what waits for Redis or another hub is bounded', () => {
+  it('refuses store writes past STORE_WRITES_WAITING_MAX while Redis is away, keeps the others', async () => {
+    const connection = await connect()
+    const store = new RedisStore(connection.durable, { maxPendingWrites: 2 })
+    await redis!.stop()
+    await eventually(async () => expect(connection.state()).toBe('degraded'))
+    const first = store.account('a').write([['k', Buffer.from('1')]])
+    const second = store.account('a').write([['k', Buffer.from('2')]])
+    await expect(store.account('a').write([['k', Buffer.from('3')]])).rejects.toBeInstanceOf(
+      StoreBackloggedError,
+    )
+    expect(store.pendingWrites).toBe(2)
+    await redis!.start()
+    await Promise.all([first, second])
+    expect((await store.account('a').get('k'))?.toString()).toBe('2')
+    expect(store.pendingWrites).toBe(0)
+  })
+
+  it('refuses forwards past FORWARDS_WAITING_MAX at once', async () => {
+    const connection = await connect()
+    const subscriber = await connection.subscriber()
+    const rpc = await Rpc.start({
+      instanceId: 'caller',
+      publisher: connection.quick,
+      subscriber,
+      timeoutMs: 60_000,
+      maxPending: 1,
+      logger: silentLogger,
+    })
+    // A hub that listens and never answers.
+    const silent = await connection.subscriber()
+    await silent.subscribe(redisKeys.rpc('silent'))
+    const waiting = rpc.call('silent', 'timeline', { id: 'x' })
+    await expect(rpc.call('silent', 'timeline', { id: 'y' })).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringMatching(/Too many requests/),
+    })
+    expect(rpc.waiting).toBe(1)
+    rpc.close()
+    await expect(waiting).rejects.toMatchObject({ code: 'unavailable' })
+  })
+
+  it('fails at once a forward to a hub nobody listens for (gone)', async () => {
+    const connection = await connect()
+    const rpc = await Rpc.start({
+      instanceId: 'caller',
+      publisher: connection.quick,
+      subscriber: await connection.subscriber(),
+      timeoutMs: 60_000,
+      maxPending: 10,
+      logger: silentLogger,
+    })
+    await expect(rpc.call('gone', 'timeline', { id: 'x' })).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringMatching(/is gone/),
+    })
+    rpc.close()
   })
 })
 

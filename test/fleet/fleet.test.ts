@@ -287,6 +287,23 @@ describe('a fleet of hubs on Redis', () => {
     await eventually(async () =>
       expect(await a.get('/health')).toMatchObject({ status: 'degraded', redis: 'degraded' }),
     )
+    // /stats still answers, with what this hub knows, and says Redis is away.
+    const stats = await fetch(`${a.url}/stats`, {
+      headers: { Authorization: 'Bearer test-token-0123456789abcdef' },
+    })
+    expect(stats.status).toBe(200)
+    expect(await stats.json()).toMatchObject({
+      sessions: { authenticated: 1 },
+      fleet: { instance: 'A', redis: 'degraded' },
+    })
+    // A command for a session another hub would have to answer: 503 with Retry-After.
+    const elsewhere = await b.post('/api/sessions/steady/simulate-message', {
+      from: '+34600999888',
+      text: 'hello',
+    })
+    expect(elsewhere.status).toBe(503)
+    expect(elsewhere.headers.get('retry-after')).toBe('5')
+    expect(await elsewhere.json()).toMatchObject({ code: 'unavailable' })
     // The owner goes on: a message out, the status, the timeline.
     expect(
       await onA.emitWithAck('send_message', {

@@ -2,7 +2,10 @@ import { type SignalDataSet, type WAMessage } from '@whiskeysockets/baileys'
 import { describe, expect, it } from 'vitest'
 import type { MessageEvent } from '../../server/protocol'
 import { authKey, useStoreAuthState } from '../../server/providers/baileys-auth-store'
-import { INBOX_LOOKUPS_MAX } from '../../server/providers/baileys'
+import { loadConfig } from '../../server/config'
+
+/** INBOX_LOOKUPS_MAX's default. */
+const INBOX_LOOKUPS_MAX = loadConfig({}).inboxLookupsMax
 import type { IncomingMessage } from '../../server/providers/provider'
 import { silentLogger } from '../../server/logger'
 import { directProvider, linkPhone, startBaileysHub, textMessage } from '../helpers/fake-baileys'

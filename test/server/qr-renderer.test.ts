@@ -14,7 +14,7 @@ afterEach(async () => {
 
 describe('the QR render thread', () => {
   it('renders decodable images off the event loop, in the order asked', async () => {
-    const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger)
+    const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger, 100)
     renderers.push(renderer)
     const texts = Array.from({ length: 20 }, (_, i) => `2@ref-${i},noise,identity,adv`)
     const pending = texts.map((text) => renderer.render(text))
@@ -29,7 +29,7 @@ describe('the QR render thread', () => {
   it('renders in this thread, and says so once, when the thread cannot start', async () => {
     const errors: string[] = []
     const logger: Logger = { ...silentLogger, error: (message) => void errors.push(message) }
-    const renderer = createWorkerQrRenderer('/nonexistent/qr-worker.js', logger)
+    const renderer = createWorkerQrRenderer('/nonexistent/qr-worker.js', logger, 100)
     renderers.push(renderer)
     const first = await renderer.render('2@a,b,c,d')
     const second = await renderer.render('2@e,f,g,h')
@@ -40,8 +40,20 @@ describe('the QR render thread', () => {
     ])
   })
 
+  it('renders in this thread what would wait past QR_RENDERS_WAITING_MAX', async () => {
+    const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger, 2)
+    renderers.push(renderer)
+    const answers = ['2@a,1,1,1', '2@b,1,1,1', '2@c,1,1,1'].map((text) => renderer.render(text))
+    expect(answers.map((answer) => typeof answer)).toEqual(['object', 'object', 'string'])
+    expect((await Promise.all(answers)).map(decodeQrDataUrl)).toEqual([
+      '2@a,1,1,1',
+      '2@b,1,1,1',
+      '2@c,1,1,1',
+    ])
+  })
+
   it('fails what is still waiting when the hub stops', async () => {
-    const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger)
+    const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger, 100)
     const waiting = expect(renderer.render('2@late,b,c,d')).rejects.toThrow(/stopped/)
     await renderer.close()
     await waiting
