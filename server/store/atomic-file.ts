@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 /** Temp files are hidden and end in `.tmp`: loaders skip them, so a torn write is never read. */
@@ -69,6 +69,26 @@ export async function syncFolder(folder: string): Promise<void> {
     }
   } catch {
     // best effort
+  }
+}
+
+/** The file's bytes; undefined when there is no such file (any other error is thrown). */
+export async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+/** The folder's entries; none when there is no such folder (any other error is thrown). */
+export async function listOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
   }
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { readFile, rename, rm } from 'node:fs/promises'
+import { rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../logger'
-import { syncFolder, writeFileAtomic } from './atomic-file'
+import { readIfExists, syncFolder, writeFileAtomic } from './atomic-file'
 import { dataKey, Keyring, KEY_BYTES, type DataKey } from './seal'
 
 /** The headless hub's key file, when DATA_KEY is not set. */
@@ -71,14 +71,9 @@ export function newKeyText(): string {
 }
 
 export async function readKeyFile(path: string): Promise<DataKey | undefined> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
-  const key = parseKey(text)
+  const text = await readIfExists(path)
+  if (text === undefined) return undefined
+  const key = parseKey(text.toString('utf8'))
   if (!key) throw new Error(`${path} does not hold a 32-byte base64 key`)
   return dataKey(key)
 }
