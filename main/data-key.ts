@@ -17,9 +17,10 @@ import { z } from 'zod'
 import type { DataKeyStatus } from '../preload/api'
 import type { Logger } from '../server/logger'
 import { readIfExists, writeFileAtomic } from '../server/store/atomic-file'
+import { parseKey } from '../server/store/data-key'
+import { KEY_BYTES } from '../server/store/seal'
 
 export const DATA_KEY_FILE = 'data-key.json'
-const KEY_BYTES = 32
 
 type Protection = DataKeyStatus['protection']
 
@@ -146,8 +147,8 @@ async function unwrap(stored: Stored): Promise<{ key: Buffer; rewrap: boolean }>
 }
 
 function checkedKey(base64: string): Buffer {
-  const key = Buffer.from(base64, 'base64')
-  if (key.length !== KEY_BYTES) throw new Error(`the stored key is ${key.length} bytes, not 32`)
+  const key = parseKey(base64)
+  if (!key) throw new Error(`the stored key is not ${KEY_BYTES} bytes of base64`)
   return key
 }
 

@@ -66,10 +66,6 @@ export function parseKey(text: string): Buffer | undefined {
   return key.length === KEY_BYTES ? key : undefined
 }
 
-export function newKeyText(): string {
-  return randomBytes(KEY_BYTES).toString('base64')
-}
-
 export async function readKeyFile(path: string): Promise<DataKey | undefined> {
   const text = await readIfExists(path)
   if (text === undefined) return undefined
@@ -79,9 +75,9 @@ export async function readKeyFile(path: string): Promise<DataKey | undefined> {
 }
 
 async function makeKeyFile(dataDir: string): Promise<DataKey> {
-  const text = newKeyText()
-  await writeFileAtomic(join(dataDir, KEY_FILE), `${text}\n`)
-  return dataKey(parseKey(text)!)
+  const key = randomBytes(KEY_BYTES)
+  await writeFileAtomic(join(dataDir, KEY_FILE), `${key.toString('base64')}\n`)
+  return dataKey(key)
 }
 
 /** Writes the next key for a rotation (before anything is re-sealed under it). */
