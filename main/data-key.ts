@@ -11,15 +11,16 @@
  */
 import { app, dialog, safeStorage } from 'electron'
 import { randomBytes } from 'node:crypto'
-import { readFile, rename } from 'node:fs/promises'
+import { rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import type { DataKeyStatus } from '../preload/api'
 import type { Logger } from '../server/logger'
-import { writeFileAtomic } from '../server/store/atomic-file'
+import { readIfExists, writeFileAtomic } from '../server/store/atomic-file'
+import { parseKey } from '../server/store/data-key'
+import { KEY_BYTES } from '../server/store/seal'
 
 export const DATA_KEY_FILE = 'data-key.json'
-const KEY_BYTES = 32
 
 type Protection = DataKeyStatus['protection']
 
@@ -126,15 +127,10 @@ async function probeKeystore(): Promise<Keystore> {
 const rank = (protection: Protection) => ['none', 'basic_text', 'os'].indexOf(protection)
 
 async function readStored(path: string): Promise<Stored | undefined> {
-  let text: string
+  const text = await readIfExists(path)
+  if (text === undefined) return undefined
   try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
-  try {
-    return storedSchema.parse(JSON.parse(text))
+    return storedSchema.parse(JSON.parse(text.toString('utf8')))
   } catch {
     // Reported like a key that does not unwrap, and never overwritten.
     throw new Error(`${DATA_KEY_FILE} is damaged`)
@@ -151,8 +147,8 @@ async function unwrap(stored: Stored): Promise<{ key: Buffer; rewrap: boolean }>
 }
 
 function checkedKey(base64: string): Buffer {
-  const key = Buffer.from(base64, 'base64')
-  if (key.length !== KEY_BYTES) throw new Error(`the stored key is ${key.length} bytes, not 32`)
+  const key = parseKey(base64)
+  if (!key) throw new Error(`the stored key is not ${KEY_BYTES} bytes of base64`)
   return key
 }
 

@@ -21,6 +21,7 @@ import {
   type WAVersion,
 } from '@whiskeysockets/baileys'
 import type { Config } from '../config'
+import { KeyedSerializer } from '../keyed-serializer'
 import type { Logger } from '../logger'
 import type { LinkedUser } from '../protocol'
 import {
@@ -192,8 +193,8 @@ export function createBaileysProvider(
   const random = dependencies.random ?? Math.random
   const now = dependencies.now ?? Date.now
   const links = new Map<string, Link>()
-  /** Per account, the tail of its lifecycle operations (start, reconnect, close): one at a time. */
-  const chains = new Map<string, Promise<void>>()
+  /** Per account, its lifecycle operations (start, reconnect, close): one at a time. */
+  const operations = new KeyedSerializer()
   const timing = qrTiming(config)
   if (!timing.honoured) {
     logger.warn(
@@ -237,23 +238,10 @@ export function createBaileysProvider(
         decrypt_peers: sum((link) => link.decrypt.size),
         sent_messages: sum((link) => link.sent.size),
         inbox: sum((link) => link.inboxDepth),
-        operations: chains.size,
+        operations: operations.size,
       }
     },
   })
-
-  const serial = <T>(id: string, task: () => Promise<T>): Promise<T> => {
-    const run = (chains.get(id) ?? Promise.resolve()).then(task)
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    )
-    chains.set(id, settled)
-    void settled.then(() => {
-      if (chains.get(id) === settled) chains.delete(id)
-    })
-    return run
-  }
 
   const current = (link: Link) => !link.stopped && links.get(link.session.id) === link
 
@@ -495,14 +483,16 @@ export function createBaileysProvider(
     clearTimeout(link.reconnectTimer)
     link.reconnectTimer = setTimeout(() => {
       link.reconnectTimer = undefined
-      serial(link.session.id, async () => {
-        if (!current(link) || !link.socketDone) return
-        if (options.refreshVersion) await versions.refresh()
-        await beforeReconnect(link)
-        if (current(link) && link.socketDone) connect(link)
-      }).catch((error: unknown) =>
-        logger.error('Could not reconnect to WhatsApp', { session_id: link.session.id, error }),
-      )
+      operations
+        .run(link.session.id, async () => {
+          if (!current(link) || !link.socketDone) return
+          if (options.refreshVersion) await versions.refresh()
+          await beforeReconnect(link)
+          if (current(link) && link.socketDone) connect(link)
+        })
+        .catch((error: unknown) =>
+          logger.error('Could not reconnect to WhatsApp', { session_id: link.session.id, error }),
+        )
     }, inMs)
     link.reconnectTimer.unref()
   }
@@ -732,7 +722,7 @@ export function createBaileysProvider(
   }
 
   const start = (session: ProviderSession, options: LinkOptions & { resume?: boolean }) =>
-    serial(session.id, async () => {
+    operations.run(session.id, async () => {
       const previous = links.get(session.id)
       if (
         options.resume &&
@@ -765,7 +755,7 @@ export function createBaileysProvider(
     })
 
   const close = (sessionId: string) =>
-    serial(sessionId, async () => {
+    operations.run(sessionId, async () => {
       const link = links.get(sessionId)
       if (link) await stopAndFlush(link)
     })
@@ -783,7 +773,7 @@ export function createBaileysProvider(
     },
 
     logout: (sessionId) =>
-      serial(sessionId, async () => {
+      operations.run(sessionId, async () => {
         const link = links.get(sessionId)
         if (!link) return
         const { socket, open } = link
@@ -826,7 +816,7 @@ export function createBaileysProvider(
     },
 
     async shutdown() {
-      await Promise.all([...new Set([...links.keys(), ...chains.keys()])].map(close))
+      await Promise.all([...new Set([...links.keys(), ...operations.keys()])].map(close))
     },
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 /** Temp files are hidden and end in `.tmp`: loaders skip them, so a torn write is never read. */
@@ -72,31 +72,25 @@ export async function syncFolder(folder: string): Promise<void> {
   }
 }
 
-/**
- * Runs writes to the same key one after another, so a slow older write can never land after a
- * newer one. Different keys proceed in parallel.
- */
-export class KeyedSerializer {
-  private readonly tails = new Map<string, Promise<unknown>>()
-
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve()
-    const next = previous.then(task, task)
-    const tail = next.catch(() => undefined)
-    this.tails.set(key, tail)
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key)
-    })
-    return next
-  }
-
-  /** Resolves once every task queued for `key` so far has finished (successfully or not). */
-  settled(key: string): Promise<unknown> {
-    return this.tails.get(key) ?? Promise.resolve()
-  }
-
-  /** Resolves once every write queued so far has finished. */
-  async drain(): Promise<void> {
-    while (this.tails.size > 0) await Promise.all([...this.tails.values()])
+/** The file's bytes; undefined when there is no such file (any other error is thrown). */
+export async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
   }
 }
+
+/** The folder's entries; none when there is no such folder (any other error is thrown). */
+export async function listOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+}
+
+// file-store.ts still imports it from here.
+export { KeyedSerializer } from '../keyed-serializer'

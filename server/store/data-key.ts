@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { readFile, rename, rm } from 'node:fs/promises'
+import { rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../logger'
-import { syncFolder, writeFileAtomic } from './atomic-file'
+import { readIfExists, syncFolder, writeFileAtomic } from './atomic-file'
 import { dataKey, Keyring, KEY_BYTES, type DataKey } from './seal'
 
 /** The headless hub's key file, when DATA_KEY is not set. */
@@ -66,27 +66,18 @@ export function parseKey(text: string): Buffer | undefined {
   return key.length === KEY_BYTES ? key : undefined
 }
 
-export function newKeyText(): string {
-  return randomBytes(KEY_BYTES).toString('base64')
-}
-
 export async function readKeyFile(path: string): Promise<DataKey | undefined> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
-  const key = parseKey(text)
+  const text = await readIfExists(path)
+  if (text === undefined) return undefined
+  const key = parseKey(text.toString('utf8'))
   if (!key) throw new Error(`${path} does not hold a 32-byte base64 key`)
   return dataKey(key)
 }
 
 async function makeKeyFile(dataDir: string): Promise<DataKey> {
-  const text = newKeyText()
-  await writeFileAtomic(join(dataDir, KEY_FILE), `${text}\n`)
-  return dataKey(parseKey(text)!)
+  const key = randomBytes(KEY_BYTES)
+  await writeFileAtomic(join(dataDir, KEY_FILE), `${key.toString('base64')}\n`)
+  return dataKey(key)
 }
 
 /** Writes the next key for a rotation (before anything is re-sealed under it). */

@@ -1,8 +1,8 @@
-import { readdir, readFile, rm, rmdir } from 'node:fs/promises'
+import { readFile, rm, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../logger'
 import { SESSION_ID_PATTERN } from '../protocol'
-import { isTempFile, syncFolder } from './atomic-file'
+import { isTempFile, listOrEmpty, readIfExists, syncFolder } from './atomic-file'
 import type { Store } from './store'
 
 /** The session record's key in an account. */
@@ -97,25 +97,7 @@ async function legacySessionId(dir: string, folder: string): Promise<string> {
   return folder
 }
 
-async function readIfExists(file: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(file)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
-}
-
 async function removeDurably(file: string, folder: string): Promise<void> {
   await rm(file, { force: true })
   await syncFolder(folder)
-}
-
-async function listOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw error
-  }
 }

@@ -10,7 +10,15 @@ import {
 } from './data-key'
 import { FileStore } from './file-store'
 import { migrateLegacyData } from './legacy'
-import { accountPlace, dataKey, hubPlace, Keyring, sealStore, type DataKey } from './seal'
+import {
+  accountPlace,
+  dataKey,
+  hubPlace,
+  Keyring,
+  KEY_BYTES,
+  sealStore,
+  type DataKey,
+} from './seal'
 import type { Namespace } from './store'
 
 export interface RotateOptions {
@@ -56,7 +64,7 @@ export async function rotateDataKey(options: RotateOptions, logger: Logger): Pro
           'a rotation to another key is under way; run rotate-key without DATA_KEY_NEW to finish it',
         )
       }
-      next = pending ?? dataKey(options.newKey ?? randomBytes(32))
+      next = pending ?? dataKey(options.newKey ?? randomBytes(KEY_BYTES))
       if (!pending) await writeNextKeyFile(options.dataDir, next.key)
     }
     // Data from earlier versions moves in first, sealed with the key it will leave.
