@@ -17,7 +17,18 @@ const noReact = {
 const folder = (name, message) => ({ group: [`**/${name}`, `**/${name}/**`], message })
 
 export default tseslint.config(
-  { ignores: ['out/', 'dist/', 'coverage/', 'data/', 'node_modules/', 'scratch/'] },
+  {
+    ignores: [
+      'out/',
+      'dist/',
+      'coverage/',
+      'data/',
+      'node_modules/',
+      'scratch/',
+      'reports/',
+      '.stryker-tmp/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

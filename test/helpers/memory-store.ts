@@ -119,7 +119,9 @@ export class MemoryStore implements Store {
     return [...this.accounts.keys()]
   }
 
+  /** Like the real stores: after the account's pending writes (held ones are let through). */
   async removeAccount(id: string) {
+    this.accounts.get(id)?.release()
     this.accounts.delete(id)
   }
 
