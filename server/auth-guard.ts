@@ -1,9 +1,12 @@
 import type { Logger } from './logger'
 import type { AuthKind, HubMetrics } from './metrics'
+import { sampledLog } from './sampled-log'
 
 const WINDOW_MS = 60_000
 const BLOCK_MS = 60_000
 const LOG_EVERY_MS = 1000
+/** Lines about refused tokens per second, all addresses together; the rest are summed up. */
+const LINES_PER_S = 10
 
 interface AddressRecord {
   windowStart: number
@@ -31,14 +34,25 @@ export interface AuthGuardOptions {
 }
 
 /**
- * Unauthenticated traffic, per address: counted, logged at most once a second with a count, and
- * refused for a minute once an address has failed `failuresPerMinute` times within a minute. The
- * table is a bounded LRU (a Map keeps insertion order: a touched address moves to the end, the
+ * Unauthenticated traffic, per address: counted, logged at most once a second with a count (and
+ * at most LINES_PER_S lines a second in all), and refused for a minute once an address has failed
+ * `failuresPerMinute` times within a minute. The table is a bounded LRU (a Map keeps insertion order: a touched address moves to the end, the
  * first one is the least recently seen), so a flood from many addresses cannot grow it.
  */
 export function createAuthGuard(options: AuthGuardOptions): AuthGuard {
   const { failuresPerMinute, maxAddresses, logger, metrics } = options
   const records = new Map<string, AddressRecord>()
+  // Per address at most a line a second; across many addresses (a scan of the network) a few
+  // lines a second and a sum, so a flood cannot fill the log.
+  const logRefused = sampledLog(logger, 'Refused a missing or wrong access token', LINES_PER_S, {
+    level: 'warn',
+  })
+  const logBlocked = sampledLog(
+    logger,
+    'Refusing an address for a minute after too many wrong tokens',
+    LINES_PER_S,
+    { level: 'warn' },
+  )
 
   const touch = (address: string, now: number): AddressRecord => {
     let record = records.get(address)
@@ -73,7 +87,7 @@ export function createAuthGuard(options: AuthGuardOptions): AuthGuard {
       record.failures += 1
       record.unlogged += 1
       if (now - record.loggedAt >= LOG_EVERY_MS) {
-        logger.warn('Refused a missing or wrong access token', {
+        logRefused({
           address,
           kind,
           failures: record.unlogged,
@@ -83,7 +97,7 @@ export function createAuthGuard(options: AuthGuardOptions): AuthGuard {
       }
       if (record.failures >= failuresPerMinute && record.blockedUntil <= now) {
         record.blockedUntil = now + BLOCK_MS
-        logger.warn('Refusing an address for a minute after too many wrong tokens', {
+        logBlocked({
           address,
           failures: record.failures,
           limit: failuresPerMinute,

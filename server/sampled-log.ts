@@ -9,7 +9,7 @@ export function sampledLog(
   logger: Logger,
   message: string,
   perSecond: number,
-  now: () => number = Date.now,
+  { level = 'info', now = Date.now }: { level?: 'info' | 'warn'; now?: () => number } = {},
 ): (fields: LogFields) => void {
   let windowStart = 0
   let logged = 0
@@ -17,7 +17,7 @@ export function sampledLog(
   let timer: NodeJS.Timeout | undefined
   const summarize = () => {
     timer = undefined
-    if (skipped > 0) logger.info(`${message} (${skipped} more in that second, not listed)`)
+    if (skipped > 0) logger[level](`${message} (${skipped} more in that second, not listed)`)
     skipped = 0
   }
   return (fields) => {
@@ -28,7 +28,7 @@ export function sampledLog(
     }
     if (logged < perSecond) {
       logged += 1
-      logger.info(message, fields)
+      logger[level](message, fields)
       return
     }
     skipped += 1

@@ -79,6 +79,25 @@ describe('unauthenticated traffic', () => {
     expect(refusalLogs()[1]).toMatchObject({ fields: { kind: 'socket', failures: 8 } })
   })
 
+  it('logs a scan from many addresses as ten lines a second and a sum of the rest', async () => {
+    await start()
+    for (let i = 1; i <= 30; i++)
+      expect((await getFrom(`127.0.1.${i}`, '/stats', 'wrong')).status).toBe(401)
+    expect(refusalLogs().map((e) => e.fields?.address)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `127.0.1.${i + 1}`),
+    )
+    // The sum comes when that second is over (the clock of the timers is real here).
+    await vi.waitFor(
+      () =>
+        expect(logs.at(-1)).toMatchObject({
+          level: 'warn',
+          message: 'Refused a missing or wrong access token (20 more in that second, not listed)',
+        }),
+      { timeout: 3000 },
+    )
+    expect(await metric('wa_link_hub_auth_failures_total{kind="http"}')).toBe(30)
+  })
+
   it('refuses an address for a minute once it has failed AUTH_FAILURES_PER_MIN times', async () => {
     await start()
     for (let i = 0; i < 20; i++)

@@ -65,7 +65,7 @@ describe('sampled log lines', () => {
     vi.useFakeTimers()
     const lines: string[] = []
     const logger: Logger = { ...silentLogger, info: (message) => void lines.push(message) }
-    const log = sampledLog(logger, 'Client connected', 3, () => Date.now())
+    const log = sampledLog(logger, 'Client connected', 3, { now: () => Date.now() })
     for (let i = 0; i < 10; i++) log({ client_id: String(i) })
     expect(lines).toEqual(['Client connected', 'Client connected', 'Client connected'])
     vi.advanceTimersByTime(1000)
