@@ -438,7 +438,8 @@ function reportFault(error: unknown, req: IncomingMessage, logger: Logger, metri
   metrics.fault('http')
   logger.error('Unexpected error answering a request; the hub keeps running', {
     method: req.method,
-    path: req.url?.slice(0, 200),
+    // Without the query: it can hold the access token (`?token=`).
+    path: req.url?.split('?')[0]?.slice(0, 200),
     address: req.socket.remoteAddress,
     ...faultFields(error),
   })
@@ -558,10 +559,16 @@ async function readJson<S extends z.ZodType>(
   if (Number(req.headers['content-length'] ?? 0) > MAX_PAYLOAD_BYTES) throw tooLarge()
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_PAYLOAD_BYTES) throw tooLarge()
-    chunks.push(chunk as Buffer)
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length
+      if (size > MAX_PAYLOAD_BYTES) throw tooLarge()
+      chunks.push(chunk as Buffer)
+    }
+  } catch (error) {
+    if (error instanceof HttpError) throw error
+    // The client went away before the end of its body: its doing, not a fault of the hub.
+    throw new HttpError(400, 'invalid_payload', 'the body was cut off before its end')
   }
   let value: unknown
   try {
