@@ -1,29 +1,45 @@
-import { configDefaults, defineConfig } from 'vitest/config'
+import { defineConfig } from 'vitest/config'
 
 /**
- * Suites that exercise the code in child processes (the CLI, kill -9, the key rotation, memory
- * churn, the Python client, the benchmark). Stryker switches mutants on inside its test workers
- * only: a child process always runs the original code, so these suites can kill no mutant, and
- * they are the slowest ones.
+ * What `npm run mutate` (stryker.config.mjs) runs: the suites of vitest.config.ts's `server`
+ * project that exercise sessions and providers in this process. Left out: suites that run the code
+ * in child processes (Stryker switches mutants on inside its own workers only, so they can kill
+ * none: the CLI, kill -9, key files, memory churn, the Python client), the QR render thread (it
+ * runs the built worker, which the sandbox leaves out), and suites about the HTTP and socket
+ * layers' own limits (timeouts, malformed requests, token failures, buffers), which reach the
+ * session code only on their way and would make every mutant there pay for them, and the two
+ * slowest suites that wait in real time (account health's silences, Baileys' one socket per
+ * account): the same code is covered by liveness.test.ts and baileys-provider.test.ts.
  */
-const CHILD_PROCESS_SUITES = [
-  'test/server/cli.test.ts',
-  'test/server/crash-durability.test.ts',
-  'test/server/data-key.test.ts',
-  'test/server/python-client.test.ts',
-  'test/server/session-memory.test.ts',
+const SESSION_AND_PROVIDER_SUITES = [
+  'test/server/baileys-auth-store.test.ts',
+  'test/server/baileys-decrypt.test.ts',
+  'test/server/baileys-lid.test.ts',
+  'test/server/baileys-linking.test.ts',
+  'test/server/baileys-liveness.test.ts',
+  'test/server/baileys-provider.test.ts',
+  'test/server/baileys-retries.test.ts',
+  'test/server/baileys-upkeep.test.ts',
+  'test/server/baileys-version.test.ts',
+  'test/server/durability.test.ts',
+  'test/server/hub-lifecycle.test.ts',
+  'test/server/http.test.ts',
+  'test/server/list-sessions-paging.test.ts',
+  'test/server/liveness.test.ts',
+  'test/server/persistence.test.ts',
+  'test/server/qr-lifecycle.test.ts',
+  'test/server/qr.test.ts',
+  'test/server/session-limits.test.ts',
+  'test/server/session-manager.test.ts',
+  'test/server/socket-protocol.test.ts',
 ]
 
-/**
- * What `npm run mutate` (stryker.config.mjs) runs: vitest.config.ts's `server` project without the
- * benchmark's smoke test and the child-process suites.
- */
 export default defineConfig({
   test: {
     name: 'server',
     environment: 'node',
-    include: ['test/server/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, ...CHILD_PROCESS_SUITES],
-    testTimeout: 20_000,
+    include: SESSION_AND_PROVIDER_SUITES,
+    // A mutant that makes a test wait for an event that never comes fails it in 5 s, not 20.
+    testTimeout: 5000,
   },
 })
