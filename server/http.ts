@@ -96,6 +96,13 @@ class HttpError extends Error {
   }
 }
 
+/** A request whose body ended early (the client closed the connection): counted, not logged. */
+class BodyCutOffError extends HttpError {
+  constructor() {
+    super(400, 'invalid_payload', 'the body was cut off before its end')
+  }
+}
+
 const INTERNAL_MESSAGE = 'Internal error; the hub keeps running'
 const SIMULATE_ROUTE =
   /^\/api\/sessions\/([^/]+)\/(simulate-scan|simulate-message|simulate-silence)$/
@@ -401,6 +408,7 @@ export function createHttpHandler(context: HttpContext) {
       res.destroy()
       return
     }
+    if (error instanceof BodyCutOffError) context.metrics.httpClientError('body_cut_off')
     if (error instanceof HttpError) {
       return sendJson(
         res,
@@ -568,7 +576,7 @@ async function readJson<S extends z.ZodType>(
   } catch (error) {
     if (error instanceof HttpError) throw error
     // The client went away before the end of its body: its doing, not a fault of the hub.
-    throw new HttpError(400, 'invalid_payload', 'the body was cut off before its end')
+    throw new BodyCutOffError()
   }
   let value: unknown
   try {

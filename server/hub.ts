@@ -260,6 +260,7 @@ async function openOn(
     broadcaster,
     metrics,
     ownership: plane.ownership,
+    restoreOnRequest: plane.fleet,
     qrRenderer,
     onChange: (status) => {
       plane.onStatus(status)

@@ -31,7 +31,10 @@ export interface HubMetrics {
   authAddressEvicted(): void
   connectionRefused(reason: RefusalReason): void
   clientDropped(reason: DropReason): void
-  /** A request Node's parser refused or timed out, by the code of the JSON answer. */
+  /**
+   * A request Node's parser refused or timed out, by the code of the JSON answer, or whose body the
+   * client cut off (`body_cut_off`).
+   */
   httpClientError(code: string): void
 }
 
@@ -202,9 +205,9 @@ export function createMetrics(read: MetricsSources): HubMetrics {
   )
   const clientErrors = counter(
     'wa_link_hub_http_client_errors_total',
-    'HTTP requests refused by the parser or closed by a timeout, by answer code',
+    'HTTP requests refused by the parser, closed by a timeout or cut off by the client, by answer code',
     'code',
-    ['bad_request', 'request_timeout', 'headers_too_large'],
+    ['bad_request', 'request_timeout', 'headers_too_large', 'body_cut_off'],
   )
 
   // ---- WhatsApp provider (Baileys) -------------------------------------------------------------

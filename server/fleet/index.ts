@@ -92,9 +92,17 @@ async function onRedis(redis: FleetRedis, config: Config, logger: Logger): Promi
         await new Promise((resolve) => setTimeout(resolve, Math.min(leases.count * 20, 2000)))
         for (const id of free) {
           if (stopping) return
-          if ((await sessions.adopt(id)) === 'resumed') {
-            takeovers?.inc()
-            logger.info('Took over a session whose hub is gone', { session_id: id })
+          try {
+            if ((await sessions.adopt(id)) === 'resumed') {
+              takeovers?.inc()
+              logger.info('Took over a session whose hub is gone', { session_id: id })
+            }
+          } catch (error) {
+            // Its lease is given back: the next round (here or on another hub) tries again.
+            logger.warn('Could not take over a stored session; trying again later', {
+              session_id: id,
+              error,
+            })
           }
         }
       }

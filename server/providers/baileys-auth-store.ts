@@ -9,7 +9,7 @@ import {
   type SignalKeyStore,
 } from '@whiskeysockets/baileys'
 import type { Logger } from '../logger'
-import type { Namespace } from '../store/store'
+import { DamagedDataError, type Namespace } from '../store/store'
 
 export const CREDS_KEY = 'creds'
 /** The last creds that were verified readable and linked, taken before each reconnect. */
@@ -72,7 +72,7 @@ export function parseCreds(value: Buffer): AuthenticationCreds | undefined {
 }
 
 /** Stored creds that are unreadable, with no usable backup: nothing is deleted or replaced. */
-export class DamagedCredentialsError extends Error {
+export class DamagedCredentialsError extends DamagedDataError {
   constructor() {
     super('the stored WhatsApp credentials are damaged and have no usable backup')
     this.name = 'DamagedCredentialsError'

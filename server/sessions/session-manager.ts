@@ -30,6 +30,7 @@ import {
 import { inlineQrRenderer, type QrRenderer } from '../qr-renderer'
 import { sampledLog } from '../sampled-log'
 import { SealError } from '../store/seal'
+import { DamagedDataError } from '../store/store'
 import { LinkSlots } from './link-slots'
 import { SendLimiter } from './send-limiter'
 import type { SessionData, SessionRecord, SessionStore, UnreadableSession } from './session-store'
@@ -84,6 +85,11 @@ export interface SessionManagerOptions {
   config: Config
   logger: Logger
   provider: WhatsAppProvider
+  /**
+   * Stored sessions may not be loaded yet (a fleet hub takes them over after it starts): a
+   * request for a session not in memory looks in the store first.
+   */
+  restoreOnRequest?: boolean
   store: SessionStore
   broadcaster: Broadcaster
   metrics: HubMetrics
@@ -200,6 +206,30 @@ export class SessionManager {
     if (this.stopping || this.sessions.has(id) || !(await this.ownership.claim(id))) {
       return 'skipped'
     }
+    return this.restoreClaimed(id, { keepLease: false })
+  }
+
+  /**
+   * adopt() once the lease is this hub's. A failed read gives the lease back (unless a client's
+   * request made the session meanwhile), so the session is tried again, here or elsewhere.
+   * `keepLease`: a client asked for the session, which is linked afresh if nothing is stored.
+   */
+  private async restoreClaimed(
+    id: string,
+    { keepLease }: { keepLease: boolean },
+  ): Promise<'resumed' | 'kept' | 'skipped'> {
+    try {
+      return await this.restoreStored(id, keepLease)
+    } catch (error) {
+      if (!this.sessions.has(id)) await this.ownership.release(id)
+      throw error
+    }
+  }
+
+  private async restoreStored(
+    id: string,
+    keepLease: boolean,
+  ): Promise<'resumed' | 'kept' | 'skipped'> {
     const found = await this.store.load(id)
     // A client asked for this session meanwhile (get_qr): it is here already, as asked.
     if (this.sessions.has(id)) return 'skipped'
@@ -207,7 +237,10 @@ export class SessionManager {
       this.keepUnreadable(found.problem)
       return 'kept'
     }
-    if (found.kind === 'none') await this.store.remove(id)
+    if (found.kind === 'none') {
+      if (keepLease) return 'skipped'
+      await this.store.remove(id)
+    }
     const record =
       found.kind === 'record'
         ? found.record
@@ -222,7 +255,7 @@ export class SessionManager {
           provider: record.provider,
         })
       }
-      await this.ownership.release(id)
+      if (!keepLease) await this.ownership.release(id)
       return 'skipped'
     }
     if (this.sessions.has(id) || this.stopping) return 'skipped'
@@ -263,16 +296,14 @@ export class SessionManager {
     try {
       user = await this.provider.inspect(this.store.open(id).credentials)
     } catch (error) {
-      if (!(error instanceof SealError)) throw error // a failed read: tried again next time
-      this.logger.error('Stored credentials cannot be read; nothing was deleted', {
-        session_id: id,
-        error,
-      })
-      this.keepUnreadable({
-        id,
-        reason: 'damaged',
-        message: 'The stored credentials cannot be read with this data key; nothing was deleted',
-      })
+      // A failed read is tried again next time; data that cannot be read is left as it is.
+      if (!(error instanceof SealError || error instanceof DamagedDataError)) throw error
+      const message =
+        error instanceof SealError
+          ? 'The stored credentials cannot be read with this data key; nothing was deleted'
+          : 'The stored credentials are damaged and cannot be read; nothing was deleted'
+      this.logger.error(message, { session_id: id, error })
+      this.keepUnreadable({ id, reason: 'damaged', message })
       return 'unreadable'
     }
     if (!user) {
@@ -408,6 +439,13 @@ export class SessionManager {
       if (!(await this.ownership.claim(id))) throw new OwnedElsewhereError(id)
       // Created by a concurrent request while the lease was taken: answer as for an existing one.
       if (this.sessions.has(id)) return this.requestLink(id, phoneNumber, join, client)
+      // A fleet hub takes stored sessions over after it starts listening (and those of a hub
+      // that is gone): one asked for before its turn is restored now, never linked afresh over
+      // its credentials.
+      if (this.options.restoreOnRequest) {
+        await this.restoreClaimed(id, { keepLease: true })
+        if (this.sessions.has(id)) return this.requestLink(id, phoneNumber, join, client)
+      }
       try {
         this.checkRoom(id) // others may have filled the hub during the claim
       } catch (error) {

@@ -10,7 +10,14 @@ import {
 } from '../protocol'
 import { CREDENTIALS_PREFIX, RECORD_KEY } from '../store/legacy'
 import { SealError } from '../store/seal'
-import { getJson, putJson, scoped, type Namespace, type Store } from '../store/store'
+import {
+  DamagedDataError,
+  getJson,
+  putJson,
+  scoped,
+  type Namespace,
+  type Store,
+} from '../store/store'
 
 const recordSchema = z.object({
   id: z.string().regex(SESSION_ID_PATTERN),
@@ -113,12 +120,15 @@ export class SessionStore {
         return credentials.length > 0 ? { kind: 'orphan' } : { kind: 'none' }
       }
       const record = recordSchema.parse(value)
-      if (record.id !== id) throw new Error('the record names another session')
+      if (record.id !== id) throw new DamagedDataError('the record names another session')
       return { kind: 'record', record }
     } catch (error) {
       // Only data that cannot be read means damaged; a failed read (I/O, Redis) is thrown.
       const unreadable =
-        error instanceof SealError || error instanceof ZodError || error instanceof SyntaxError
+        error instanceof SealError ||
+        error instanceof DamagedDataError ||
+        error instanceof ZodError ||
+        error instanceof SyntaxError
       if (!unreadable) throw error
       const wrongKey = error instanceof SealError && error.kind === 'wrong_key'
       const message = wrongKey

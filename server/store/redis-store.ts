@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { HubError } from '../errors'
 import { decodeName, encodeName } from './names'
 import { redisKeys } from './redis-keys'
 import type { Namespace, Store } from './store'
@@ -11,9 +12,10 @@ export class FencedError extends Error {
   }
 }
 
-export class StoreBackloggedError extends Error {
+/** Redis is slow or away and STORE_WRITES_WAITING_MAX writes wait: the client is told to retry. */
+export class StoreBackloggedError extends HubError {
   constructor(limit: number) {
-    super(`${limit} writes are already waiting for Redis; this one was refused`)
+    super('unavailable', `${limit} writes are already waiting for Redis; this one was refused`)
     this.name = 'StoreBackloggedError'
   }
 }

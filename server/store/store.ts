@@ -67,3 +67,14 @@ export async function getJson<T>(ns: Namespace, key: string): Promise<T | undefi
 export function putJson(ns: Namespace, key: string, value: unknown): Promise<void> {
   return ns.write([[key, utf8(JSON.stringify(value))]])
 }
+
+/**
+ * Stored data that was read but makes no sense (a record naming another account, credentials with
+ * no usable backup): reported as damaged and left untouched, never taken for a failed read.
+ */
+export class DamagedDataError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'DamagedDataError'
+  }
+}

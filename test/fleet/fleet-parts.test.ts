@@ -191,9 +191,10 @@ describe('what waits for Redis or another hub is bounded', () => {
     await eventually(async () => expect(connection.state()).toBe('degraded'))
     const first = store.account('a').write([['k', Buffer.from('1')]])
     const second = store.account('a').write([['k', Buffer.from('2')]])
-    await expect(store.account('a').write([['k', Buffer.from('3')]])).rejects.toBeInstanceOf(
-      StoreBackloggedError,
-    )
+    const refused = store.account('a').write([['k', Buffer.from('3')]])
+    await expect(refused).rejects.toBeInstanceOf(StoreBackloggedError)
+    // What a client hears: retry later, not a fault of the hub.
+    await expect(refused).rejects.toMatchObject({ code: 'unavailable' })
     expect(store.pendingWrites).toBe(2)
     await redis!.start()
     await Promise.all([first, second])

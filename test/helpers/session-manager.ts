@@ -106,6 +106,8 @@ export function managerHarness(
     logger?: Logger
     store?: MemoryStore
     onRemoved?: (sessionId: string) => Promise<void>
+    /** As a fleet hub: stored sessions are not loaded up front. */
+    restoreOnRequest?: boolean
   } = {},
 ) {
   const config = loadConfig({ QR_TTL_FIRST_MS: '60000', ...options.env })
@@ -139,6 +141,7 @@ export function managerHarness(
     onChange: (status) => changes.push(status),
     ...(options.onRemoved ? { onRemoved: options.onRemoved } : {}),
     ...(options.ownership ? { ownership: options.ownership } : {}),
+    restoreOnRequest: options.restoreOnRequest ?? false,
   })
   const joined: string[] = []
   return {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
+import { silentLogger } from '../../server/logger'
+import { DamagedCredentialsError } from '../../server/providers/baileys-auth-store'
 import type { ProviderQr, SessionSink } from '../../server/providers/provider'
+import { SessionStore } from '../../server/sessions/session-store'
+import { CREDENTIALS_PREFIX } from '../../server/store/legacy'
+import { MemoryStore } from '../helpers/memory-store'
 import { managerHarness, switchableOwnership } from '../helpers/session-manager'
 
 const ana = { id: '34600111222@s.whatsapp.net', name: 'Ana' }
@@ -154,5 +159,76 @@ describe('a provider that fails one session', () => {
       message: 'The WhatsApp provider could not start linking',
     })
     expect(h.manager.status('offline')).toMatchObject({ status: 'disconnected', reason: 'failed' })
+  })
+})
+
+/** A store holding the record of a linked account `id` (naming `recordId`). */
+async function storedLink(id: string, recordId = id) {
+  const store = new MemoryStore()
+  await new SessionStore(store, silentLogger)
+    .open(id)
+    .save({ id: recordId, provider: 'simulated', user: ana, linked_at: new Date(0).toISOString() })
+  return store
+}
+
+describe('stored sessions not loaded yet (a fleet hub before its takeover)', () => {
+  it('get_qr for a linked account resumes it from its credentials, never links it afresh', async () => {
+    const lease = switchableOwnership()
+    const h = managerHarness({
+      store: await storedLink('linked'),
+      ownership: lease.ownership,
+      restoreOnRequest: true,
+    })
+    const answer = await h.requestLink('linked')
+    expect(answer.status).toMatchObject({ status: 'authenticated', reconnecting: true })
+    expect(answer.replay).toMatchObject({ event: 'authenticated', payload: { user: ana } })
+    expect(h.hand.calls).toEqual(['resume linked'])
+    expect(h.joined).toEqual(['linked'])
+    expect(lease.released).toEqual([])
+  })
+
+  it('get_qr for an id with nothing stored links afresh, keeping the lease it took', async () => {
+    const lease = switchableOwnership()
+    const h = managerHarness({ ownership: lease.ownership, restoreOnRequest: true })
+    await h.requestLink('new')
+    expect(h.hand.calls).toEqual(['link new'])
+    expect(lease.released).toEqual([])
+  })
+
+  it('a stored session that cannot be read now gives its lease back and fails only the request', async () => {
+    const lease = switchableOwnership()
+    const store = await storedLink('flaky')
+    store.account('flaky').get = () => Promise.reject(new Error('EIO'))
+    const h = managerHarness({ store, ownership: lease.ownership, restoreOnRequest: true })
+    await expect(h.requestLink('flaky')).rejects.toThrow('EIO')
+    await expect(h.manager.adopt('flaky')).rejects.toThrow('EIO')
+    expect(lease.released).toEqual(['flaky', 'flaky'])
+    expect(h.hand.calls).toEqual([])
+    expect(h.manager.has('flaky')).toBe(false)
+  })
+})
+
+describe('stored data that makes no sense', () => {
+  it('a record naming another session is reported failed and kept, not retried as a failed read', async () => {
+    const store = await storedLink('mixed', 'someone-else')
+    const h = managerHarness({ store })
+    expect(await h.manager.adopt('mixed')).toBe('kept')
+    expect(h.manager.status('mixed')).toMatchObject({ status: 'disconnected', reason: 'failed' })
+    await expect(h.requestLink('mixed')).rejects.toMatchObject({
+      code: 'provider_error',
+      message: expect.stringMatching(/damaged/),
+    })
+    expect(store.accounts.has('mixed')).toBe(true)
+    expect(h.hand.calls).toEqual([])
+  })
+
+  it('credentials without a record that the provider finds damaged are kept, the session failed', async () => {
+    const store = new MemoryStore()
+    await store.account('torn').write([[`${CREDENTIALS_PREFIX}creds`, Buffer.from('{"half')]])
+    const h = managerHarness({ store })
+    h.hand.provider.inspect = () => Promise.reject(new DamagedCredentialsError())
+    expect(await h.manager.adopt('torn')).toBe('kept')
+    expect(h.manager.status('torn')).toMatchObject({ status: 'disconnected', reason: 'failed' })
+    expect(store.accounts.has('torn')).toBe(true)
   })
 })
