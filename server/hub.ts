@@ -224,6 +224,7 @@ async function openOn(
     unauthenticated: () => socketServer.unauthenticated(),
     clientBuffers: () => socketServer.buffers.measure(),
     authAddresses: () => guard.size,
+    qrRendersWaiting: () => qrRenderer.waiting ?? 0,
     limits: configuredLimits(config),
   })
   const provider = await (options.providerFactory ?? createProvider)({

@@ -81,6 +81,8 @@ export interface MetricsSources {
   unauthenticated: () => number
   clientBuffers: () => ClientBuffers
   authAddresses: () => number
+  /** QR renders waiting for the render thread (QR_RENDERS_WAITING_MAX caps them). */
+  qrRendersWaiting?: () => number
   /** Configured limits by variable name; constant for the hub's life. */
   limits: Record<string, number>
 }
@@ -117,6 +119,14 @@ export function createMetrics(read: MetricsSources): HubMetrics {
     registers,
     collect() {
       this.set(read.unauthenticated())
+    },
+  })
+  new Gauge({
+    name: 'wa_link_hub_qr_renders_waiting',
+    help: 'QR renders waiting for the render thread (QR_RENDERS_WAITING_MAX caps them)',
+    registers,
+    collect() {
+      this.set(read.qrRendersWaiting?.() ?? 0)
     },
   })
   new Gauge({

@@ -9,6 +9,8 @@ import { renderQrDataUrl } from './qr'
 export interface QrRenderer {
   render(data: string): string | Promise<string>
   close(): Promise<void>
+  /** Renders waiting for the render thread (none without one). */
+  readonly waiting?: number
 }
 
 export const inlineQrRenderer: QrRenderer = {
@@ -88,6 +90,9 @@ export function createWorkerQrRenderer(
         waiting.set(id, { data, resolve, reject })
         thread.postMessage({ id, data })
       })
+    },
+    get waiting() {
+      return waiting.size
     },
     async close() {
       failAll(new Error('the hub stopped'))

@@ -333,6 +333,14 @@ async function onRedis(redis: FleetRedis, config: Config, logger: Logger): Promi
       },
     })
     new Gauge({
+      name: 'wa_link_hub_fleet_forwards_waiting',
+      help: 'Commands waiting for another hub to answer (FORWARDS_WAITING_MAX caps them)',
+      registers,
+      collect() {
+        this.set(rpc.waiting)
+      },
+    })
+    new Gauge({
       name: 'wa_link_hub_store_pending_writes',
       help: 'Store writes waiting for Redis',
       registers,

@@ -73,6 +73,8 @@ describe('HTTP endpoints', () => {
       'wa_link_hub_auth_rate_limited_total{kind="socket"} 0',
       'wa_link_hub_faults_total{origin="uncaughtException"} 0',
       'wa_link_hub_http_client_errors_total{code="request_timeout"} 0',
+      'wa_link_hub_http_client_errors_total{code="body_cut_off"} 0',
+      'wa_link_hub_qr_renders_waiting 0',
     ]) {
       expect(text).toContain(`${series}\n`)
     }

@@ -45,11 +45,13 @@ describe('the QR render thread', () => {
     renderers.push(renderer)
     const answers = ['2@a,1,1,1', '2@b,1,1,1', '2@c,1,1,1'].map((text) => renderer.render(text))
     expect(answers.map((answer) => typeof answer)).toEqual(['object', 'object', 'string'])
+    expect(renderer.waiting).toBe(2) // what /metrics shows as wa_link_hub_qr_renders_waiting
     expect((await Promise.all(answers)).map(decodeQrDataUrl)).toEqual([
       '2@a,1,1,1',
       '2@b,1,1,1',
       '2@c,1,1,1',
     ])
+    expect(renderer.waiting).toBe(0)
   })
 
   it('fails what is still waiting when the hub stops', async () => {
