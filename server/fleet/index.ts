@@ -77,6 +77,7 @@ async function onRedis(redis: FleetRedis, config: Config, logger: Logger): Promi
   // least loaded hub takes them first, each waiting a little per session it owns already.
   let stopping = false
   let scan: Promise<void> | undefined
+  let wakeScan: (() => void) | undefined
   let knownInstances = ''
   let orphanScansLeft = 0
   const takeOver = () => {
@@ -89,7 +90,15 @@ async function onRedis(redis: FleetRedis, config: Config, logger: Logger): Promi
       const stored = await raw.accountIds()
       const free = await leases.unowned(stored.filter((id) => !sessions.has(id)))
       if (free.length > 0) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(leases.count * 20, 2000)))
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(leases.count * 20, 2000))
+          // A hub that stops does not wait out its turn.
+          wakeScan = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        wakeScan = undefined
         for (const id of free) {
           if (stopping) return
           try {
@@ -248,6 +257,7 @@ async function onRedis(redis: FleetRedis, config: Config, logger: Logger): Promi
     // is taken over any more, and commands forwarded here are sent back to find another hub.
     async pause() {
       stopping = true
+      wakeScan?.()
       for (const timer of timers.splice(0)) clearInterval(timer)
       await registry.leave(instanceId).catch(() => undefined)
       rpc.stopServing()
