@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Config } from '../config'
 import { HubError } from '../errors'
 import type { StatusEvent } from '../protocol'
@@ -10,7 +11,9 @@ import type { Registry } from './registry'
 import type { Rpc } from './rpc'
 
 /** How often a command follows an owner that changed under it before giving up. */
-const ATTEMPTS = 3
+const ATTEMPTS = 4
+/** Waits between attempts: 100, 300, 900 ms. */
+const RETRY_BASE_MS = 100
 
 const waitingForScan = (status: StatusEvent | undefined) =>
   status?.status === 'pending' || status?.status === 'qr_ready'
@@ -64,6 +67,8 @@ export function createFleetRouter(options: FleetRouterOptions): SessionCommands 
         if (owner !== undefined) return (await rpc.call(owner, method, { id, ...args })) as T
       } catch (error) {
         if (!(error instanceof OwnedElsewhereError) || attempt >= ATTEMPTS) throw error
+        // The owner is handing its sessions over (it stops): give it a moment to let them go.
+        await delay(RETRY_BASE_MS * 3 ** (attempt - 1))
         continue
       }
       if (await registry.getStatus(id).catch(redisDown)) {
