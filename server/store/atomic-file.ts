@@ -91,6 +91,3 @@ export async function listOrEmpty(dir: string): Promise<string[]> {
     throw error
   }
 }
-
-// file-store.ts still imports it from here.
-export { KeyedSerializer } from '../keyed-serializer'

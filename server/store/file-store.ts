@@ -1,9 +1,11 @@
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { mkdir, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Logger } from '../logger'
+import { KeyedSerializer } from '../keyed-serializer'
 import {
   FOLDER_MODE,
-  KeyedSerializer,
+  listOrEmpty,
+  readIfExists,
   removeTornTempFiles,
   syncFolder,
   writeFileAtomic,
@@ -58,7 +60,7 @@ export class FileStore implements Store {
     const store = new FileStore(dataDir, logger)
     if (options.exclusive) store.unlock = await lockDataDir(dataDir)
     const folders = [join(dataDir, HUB_FOLDER)]
-    for (const name of await listNames(store.accountsDir)) {
+    for (const name of await listOrEmpty(store.accountsDir)) {
       folders.push(join(store.accountsDir, name))
     }
     for (const folder of folders) {
@@ -82,7 +84,7 @@ export class FileStore implements Store {
 
   async accountIds(): Promise<string[]> {
     const ids: string[] = []
-    for (const name of await listNames(this.accountsDir)) {
+    for (const name of await listOrEmpty(this.accountsDir)) {
       const id = decodeName(name)
       if (id === undefined) {
         this.logger.warn('Ignoring a folder the store did not make', {
@@ -123,17 +125,10 @@ export class FileStore implements Store {
   private namespace(queueKey: string, dir: string, life: Life): Namespace {
     const settled = () => this.queue.settled(queueKey)
     const path = (key: string) => join(dir, encodeName(key))
-    const read = async (key: string) => {
-      try {
-        return await readFile(path(key))
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-        throw error
-      }
-    }
+    const read = (key: string) => readIfExists(path(key))
     const entries = async (prefix: string) => {
       const found: { key: string; name: string }[] = []
-      for (const name of await listNames(dir)) {
+      for (const name of await listOrEmpty(dir)) {
         const key = decodeName(name)
         if (key !== undefined && key.startsWith(prefix)) found.push({ key, name })
       }
@@ -214,14 +209,5 @@ async function mkdirDurable(dir: string): Promise<void> {
   for (let created = dir; ; created = dirname(created)) {
     await syncFolder(dirname(created))
     if (created === first) break
-  }
-}
-
-async function listNames(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw error
   }
 }

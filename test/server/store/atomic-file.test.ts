@@ -3,13 +3,9 @@ import type { FileHandle } from 'node:fs/promises'
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { KeyedSerializer } from '../../../server/keyed-serializer'
 import { silentLogger, type Logger } from '../../../server/logger'
-import {
-  isTempFile,
-  KeyedSerializer,
-  syncFolder,
-  writeFileAtomic,
-} from '../../../server/store/atomic-file'
+import { isTempFile, syncFolder, writeFileAtomic } from '../../../server/store/atomic-file'
 import { FileStore } from '../../../server/store/file-store'
 import { tempDir } from '../../helpers/hub'
 
