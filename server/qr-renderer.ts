@@ -11,7 +11,12 @@ export interface QrRenderer {
   close(): Promise<void>
   /** Renders waiting for the render thread (none without one). */
   readonly waiting?: number
+  /** Starts the render thread if there is one; true once it renders, false if it cannot. */
+  warm?(): Promise<boolean>
 }
+
+/** The id of the render that tells the thread is up (its code loaded and compiled). */
+const WARM_UP = -1
 
 export const inlineQrRenderer: QrRenderer = {
   render: renderQrDataUrl,
@@ -39,6 +44,14 @@ export function createWorkerQrRenderer(
   let next = 0
   let worker: Worker | undefined
   let broken = false
+  // Until the thread has rendered once, renders stay in this thread: loading its code takes
+  // about 100 ms, which the first clients of a burst would otherwise wait.
+  let ready = false
+  const onReady: ((up: boolean) => void)[] = []
+  const settleReady = (up: boolean) => {
+    ready = up
+    for (const tell of onReady.splice(0)) tell(up)
+  }
 
   const failAll = (error: Error) => {
     for (const pending of waiting.values()) pending.reject(error)
@@ -50,13 +63,16 @@ export function createWorkerQrRenderer(
       worker = new Worker(workerPath)
     } catch (error) {
       broken = true
+      settleReady(false)
       logger.error('The QR render thread could not start; rendering in the main thread', {
         error,
       })
       return undefined
     }
+    worker.postMessage({ id: WARM_UP, data: 'warm-up' })
     worker.unref()
     worker.on('message', (answer: { id: number; image?: string; error?: string }) => {
+      if (answer.id === WARM_UP) return settleReady(answer.image !== undefined)
       const pending = waiting.get(answer.id)
       waiting.delete(answer.id)
       if (answer.image !== undefined) pending?.resolve(answer.image)
@@ -65,6 +81,7 @@ export function createWorkerQrRenderer(
     worker.on('error', (error) => {
       broken = true
       worker = undefined
+      settleReady(false)
       logger.error('The QR render thread failed; rendering in the main thread from now on', {
         error,
       })
@@ -84,7 +101,7 @@ export function createWorkerQrRenderer(
   return {
     render(data) {
       const thread = waiting.size < maxWaiting ? start() : undefined
-      if (!thread) return renderQrDataUrl(data)
+      if (!thread || !ready) return renderQrDataUrl(data)
       const id = next++
       return new Promise<string>((resolve, reject) => {
         waiting.set(id, { data, resolve, reject })
@@ -94,7 +111,12 @@ export function createWorkerQrRenderer(
     get waiting() {
       return waiting.size
     },
+    warm() {
+      if (ready || broken || !start()) return Promise.resolve(ready)
+      return new Promise<boolean>((resolve) => onReady.push(resolve))
+    },
     async close() {
+      settleReady(false)
       failAll(new Error('the hub stopped'))
       await worker?.terminate()
       worker = undefined

@@ -16,6 +16,7 @@ describe('the QR render thread', () => {
   it('renders decodable images off the event loop, in the order asked', async () => {
     const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger, 100)
     renderers.push(renderer)
+    expect(await renderer.warm!()).toBe(true)
     const texts = Array.from({ length: 20 }, (_, i) => `2@ref-${i},noise,identity,adv`)
     const pending = texts.map((text) => renderer.render(text))
     expect(pending.every((image) => image instanceof Promise)).toBe(true)
@@ -32,7 +33,8 @@ describe('the QR render thread', () => {
     const renderer = createWorkerQrRenderer('/nonexistent/qr-worker.js', logger, 100)
     renderers.push(renderer)
     const first = await renderer.render('2@a,b,c,d')
-    const second = await renderer.render('2@e,f,g,h')
+    expect(await renderer.warm!()).toBe(false)
+    const second = renderer.render('2@e,f,g,h')
     expect(typeof second).toBe('string') // once broken, rendered here at once
     expect([first, second].map(decodeQrDataUrl)).toEqual(['2@a,b,c,d', '2@e,f,g,h'])
     expect(errors).toEqual([
@@ -43,6 +45,7 @@ describe('the QR render thread', () => {
   it('renders in this thread what would wait past QR_RENDERS_WAITING_MAX', async () => {
     const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger, 2)
     renderers.push(renderer)
+    await renderer.warm!()
     const answers = ['2@a,1,1,1', '2@b,1,1,1', '2@c,1,1,1'].map((text) => renderer.render(text))
     expect(answers.map((answer) => typeof answer)).toEqual(['object', 'object', 'string'])
     expect(renderer.waiting).toBe(2) // what /metrics shows as wa_link_hub_qr_renders_waiting
@@ -54,8 +57,21 @@ describe('the QR render thread', () => {
     expect(renderer.waiting).toBe(0)
   })
 
+  it('renders in this thread while the thread loads, so the first clients of a burst do not wait for it', async () => {
+    const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger, 100)
+    renderers.push(renderer)
+    const first = renderer.render('2@first,b,c,d')
+    expect(typeof first).toBe('string')
+    expect(decodeQrDataUrl(first as string)).toBe('2@first,b,c,d')
+    expect(await renderer.warm!()).toBe(true)
+    const later = renderer.render('2@later,b,c,d')
+    expect(later).toBeInstanceOf(Promise)
+    expect(decodeQrDataUrl(await later)).toBe('2@later,b,c,d')
+  })
+
   it('fails what is still waiting when the hub stops', async () => {
     const renderer = createWorkerQrRenderer(builtEntry('qr-worker'), silentLogger, 100)
+    await renderer.warm!()
     const waiting = expect(renderer.render('2@late,b,c,d')).rejects.toThrow(/stopped/)
     await renderer.close()
     await waiting
