@@ -36,7 +36,7 @@ describe('the QR render thread', () => {
     expect(await renderer.warm!()).toBe(false)
     const second = renderer.render('2@e,f,g,h')
     expect(typeof second).toBe('string') // once broken, rendered here at once
-    expect([first, second].map(decodeQrDataUrl)).toEqual(['2@a,b,c,d', '2@e,f,g,h'])
+    expect([first, second as string].map(decodeQrDataUrl)).toEqual(['2@a,b,c,d', '2@e,f,g,h'])
     expect(errors).toEqual([
       'The QR render thread failed; rendering in the main thread from now on',
     ])
