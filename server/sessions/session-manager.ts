@@ -454,14 +454,22 @@ export class SessionManager {
       }
     }
     if (client !== undefined) {
-      await this.linkSlots.reserve(client, id, (ids) =>
-        ids.map((started) => {
-          const linking = this.sessions.get(started)
-          return Boolean(
-            linking?.active && linking.startedBy === client && linking.status !== 'authenticated',
-          )
-        }),
-      )
+      try {
+        await this.linkSlots.reserve(client, id, (ids) =>
+          ids.map((started) => {
+            const linking = this.sessions.get(started)
+            return Boolean(
+              linking?.active && linking.startedBy === client && linking.status !== 'authenticated',
+            )
+          }),
+        )
+      } catch (error) {
+        // Refused (MAX_PENDING_PER_CLIENT): a lease taken for a new session goes back.
+        if (!existing && !this.sessions.has(id)) await this.ownership.release(id)
+        throw error
+      }
+      // Another client's request made the session while this one waited: answer as for it.
+      if (!existing && this.sessions.has(id)) return this.requestLink(id, phoneNumber, join, client)
     }
     const session = existing ?? this.create(id)
     join(id)
@@ -698,7 +706,9 @@ export class SessionManager {
   }
 
   private async startLink(session: Session, phoneNumber: string | undefined): Promise<void> {
-    const hadLink = session.status === 'disconnected' || session.active
+    // Any link before this one (even one whose end is not announced yet: its data is being
+    // deleted, and the handle with it) leaves nothing to build on.
+    const hadLink = session.generation > 0 || session.status === 'disconnected' || session.active
     if (session.active) {
       await this.provider.close(session.id).catch(() => undefined)
     }

@@ -232,3 +232,42 @@ describe('stored data that makes no sense', () => {
     expect(store.accounts.has('torn')).toBe(true)
   })
 })
+
+describe('a link asked for while the previous one is ending', () => {
+  it('is stored when linked: it does not write through the handle of the data being deleted', async () => {
+    const h = managerHarness()
+    await h.requestLink('again')
+    h.hand.sink('again').qr(qr('first-code'))
+    // The codes ran out; before the hub has announced it, a client asks to link again.
+    h.hand.sink('again').disconnected('qr_timeout')
+    await h.requestLink('again')
+    await h.hand.sink('again').authenticated(ana)
+    expect(h.manager.status('again')).toMatchObject({ status: 'authenticated', user: ana })
+    const stored = await new SessionStore(h.store, silentLogger).load('again')
+    expect(stored).toMatchObject({ kind: 'record', record: { user: ana } })
+  })
+})
+
+describe('get_qr refused or raced', () => {
+  it('a get_qr refused for MAX_PENDING_PER_CLIENT gives back the lease it took for the new session', async () => {
+    const lease = switchableOwnership()
+    const h = managerHarness({ env: { MAX_PENDING_PER_CLIENT: '1' }, ownership: lease.ownership })
+    await h.requestLink('first', undefined, 'client-1')
+    await expect(h.requestLink('second', undefined, 'client-1')).rejects.toMatchObject({
+      code: 'limit_reached',
+    })
+    expect(lease.released).toEqual(['second'])
+    expect(h.manager.has('second')).toBe(false)
+  })
+
+  it('two clients asking for the same new session at once share one link, neither gets an error', async () => {
+    const h = managerHarness()
+    const answers = await Promise.all([
+      h.requestLink('shared', undefined, 'client-1'),
+      h.requestLink('shared', undefined, 'client-2'),
+    ])
+    expect(answers.map((a) => a.status.status)).toEqual(['pending', 'pending'])
+    expect(h.hand.calls).toEqual(['link shared'])
+    expect(h.joined).toEqual(['shared', 'shared'])
+  })
+})
