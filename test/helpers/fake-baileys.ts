@@ -19,7 +19,7 @@ import {
 import type { Socket } from 'socket.io-client'
 import { onTestFinished } from 'vitest'
 import { loadConfig } from '../../server/config'
-import type { LogEntry, LogFields, Logger } from '../../server/logger'
+import type { LogEntry } from '../../server/logger'
 import type { ProviderGauges, ProviderMetrics } from '../../server/metrics'
 import {
   createBaileysProvider,
@@ -37,6 +37,7 @@ import type { AuthenticatedEvent } from '../../server/protocol'
 import { until } from '../main/launch'
 import { nextEvent, startTestHub } from './hub'
 import { MemoryNamespace } from './memory-store'
+import { recordingLogger } from './logger'
 
 const quiet = {
   level: 'silent',
@@ -443,24 +444,6 @@ export function recordingSink() {
       .filter((call) => call.method === method)
       .map((call) => call.args as Parameters<SessionSink[M]>)
   return { sink, calls, of }
-}
-
-/** A logger that keeps every entry. */
-export function recordingLogger() {
-  const entries: { level: string; message: string; fields?: LogFields }[] = []
-  const at = (level: string) => (message: string, fields?: LogFields) =>
-    entries.push({ level, message, ...(fields ? { fields } : {}) })
-  const logger: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-  }
-  return {
-    logger,
-    entries,
-    find: (message: string) => entries.filter((e) => e.message === message),
-  }
 }
 
 /** What the provider counted, by metric. */

@@ -14,6 +14,7 @@ import {
   type Broadcaster,
   type Ownership,
 } from '../../server/sessions/session-manager'
+import type { QrRenderer } from '../../server/qr-renderer'
 import { SessionStore } from '../../server/sessions/session-store'
 import { MemoryStore } from './memory-store'
 
@@ -108,6 +109,8 @@ export function managerHarness(
     onRemoved?: (sessionId: string) => Promise<void>
     /** As a fleet hub: stored sessions are not loaded up front. */
     restoreOnRequest?: boolean
+    /** Renders QR images (default: in this thread, at once). */
+    qrRenderer?: QrRenderer
   } = {},
 ) {
   const config = loadConfig({ QR_TTL_FIRST_MS: '60000', ...options.env })
@@ -142,6 +145,7 @@ export function managerHarness(
     ...(options.onRemoved ? { onRemoved: options.onRemoved } : {}),
     ...(options.ownership ? { ownership: options.ownership } : {}),
     restoreOnRequest: options.restoreOnRequest ?? false,
+    ...(options.qrRenderer ? { qrRenderer: options.qrRenderer } : {}),
   })
   const joined: string[] = []
   return {

@@ -7,7 +7,8 @@ import {
   DecryptFailureWatch,
   type DecryptPeer,
 } from '../../server/providers/baileys-decrypt'
-import { directProvider, linkPhone, recordingLogger } from '../helpers/fake-baileys'
+import { directProvider, linkPhone } from '../helpers/fake-baileys'
+import { recordingLogger } from '../helpers/logger'
 import { until } from '../main/launch'
 
 const PN = '34600111333@s.whatsapp.net'

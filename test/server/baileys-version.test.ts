@@ -6,7 +6,8 @@ import {
   VERSION_MAX_AGE_MS,
   type VersionLookup,
 } from '../../server/providers/baileys-version'
-import { directProvider, linkPhone, recordingLogger } from '../helpers/fake-baileys'
+import { directProvider, linkPhone } from '../helpers/fake-baileys'
+import { recordingLogger } from '../helpers/logger'
 import { sleep } from '../helpers/hub'
 import { until } from '../main/launch'
 

@@ -1,14 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { loadConfig } from '../../server/config'
-import { silentLogger, type LogFields, type Logger } from '../../server/logger'
-import { createMetrics } from '../../server/metrics'
+import { silentLogger } from '../../server/logger'
 import { DISCONNECT_MESSAGES, TIMELINE_MAX, type StatusEvent } from '../../server/protocol'
 import type { ProviderQr } from '../../server/providers/provider'
 import type { QrRenderer } from '../../server/qr-renderer'
-import { emptyCounts, SessionManager } from '../../server/sessions/session-manager'
+import { emptyCounts } from '../../server/sessions/session-manager'
 import { SessionStore } from '../../server/sessions/session-store'
 import { MemoryStore } from '../helpers/memory-store'
-import { handProvider, managerHarness, recordingBroadcaster } from '../helpers/session-manager'
+import { recordingLogger } from '../helpers/logger'
+import { managerHarness } from '../helpers/session-manager'
 
 const ana = { id: '34600111222@s.whatsapp.net', name: 'Ana' }
 const bob = { id: '34600333444@s.whatsapp.net', name: 'Bob' }
@@ -23,22 +22,6 @@ const unrenderable = () => qr('x'.repeat(8000))
 
 /** Lets pending promise callbacks (store writes, removals) run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve))
-
-/** A logger that keeps every line. */
-function recordingLogger() {
-  const lines: { level: keyof Logger; message: string; fields?: LogFields }[] = []
-  const at =
-    (level: keyof Logger) =>
-    (message: string, fields?: LogFields): void =>
-      void lines.push({ level, message, ...(fields ? { fields } : {}) })
-  const logger: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-  }
-  return { logger, lines }
-}
 
 /** A store holding the record of an account `id` linked by this hub's provider, long ago. */
 async function storedLink(id: string) {
@@ -79,36 +62,7 @@ function renderThreadHarness() {
     render: (data) => new Promise((resolve, reject) => renders.push({ data, resolve, reject })),
     close: async () => undefined,
   }
-  const hand = handProvider()
-  const room = recordingBroadcaster()
-  const changes: StatusEvent[] = []
-  const metrics = createMetrics({
-    clients: () => 0,
-    sessions: () => emptyCounts(),
-    unauthenticated: () => 0,
-    clientBuffers: () => ({ total: 0, max: 0 }),
-    authAddresses: () => 0,
-    limits: {},
-  })
-  const manager = new SessionManager({
-    config: loadConfig({ QR_TTL_FIRST_MS: '60000' }),
-    logger: silentLogger,
-    provider: hand.provider,
-    store: new SessionStore(new MemoryStore(), silentLogger),
-    broadcaster: room.broadcaster,
-    metrics,
-    onChange: (status) => changes.push(status),
-    qrRenderer,
-  })
-  return {
-    manager,
-    hand,
-    room,
-    changes,
-    renders,
-    requestLink: (id: string, phoneNumber?: string) =>
-      manager.requestLink(id, phoneNumber, () => undefined),
-  }
+  return { ...managerHarness({ qrRenderer }), renders }
 }
 
 afterEach(() => {
@@ -331,7 +285,7 @@ describe('a link that fails', () => {
     const h = managerHarness({ logger: log.logger })
     await h.requestLink('bad')
     h.hand.sink('bad').qr(unrenderable())
-    expect(log.lines).toContainEqual({
+    expect(log.entries).toContainEqual({
       level: 'error',
       message: expect.stringMatching(/provider failed/i),
       fields: { session_id: 'bad', error: expect.any(Error) },
@@ -400,7 +354,7 @@ describe('an account linked, reconnected and dropped, and its timeline', () => {
       },
     ])
     expect(await storedJson(h.store, 'new', 'timeline')).toEqual(timeline)
-    expect(log.lines).toContainEqual({
+    expect(log.entries).toContainEqual({
       level: 'info',
       message: expect.stringMatching(/authenticated/i),
       fields: { session_id: 'new', user: ana.id },
@@ -429,7 +383,7 @@ describe('an account linked, reconnected and dropped, and its timeline', () => {
       },
     ])
     expect(h.room.payloads('back', 'authenticated')).toMatchObject([{ user: ana }])
-    expect(log.lines).toContainEqual({
+    expect(log.entries).toContainEqual({
       level: 'info',
       message: expect.stringMatching(/reconnected/i),
       fields: { session_id: 'back', user: ana.id },
@@ -518,7 +472,7 @@ describe('an account linked, reconnected and dropped, and its timeline', () => {
     await settle()
     expect(h.manager.status('full').status).toBe('authenticated')
     expect(await storedJson(h.store, 'full', 'record')).toMatchObject({ user: ana })
-    expect(log.lines).toContainEqual({
+    expect(log.entries).toContainEqual({
       level: 'warn',
       message: expect.stringMatching(/timeline/),
       fields: { session_id: 'full', error: expect.objectContaining({ message: 'disk full' }) },
@@ -546,7 +500,7 @@ describe('account health', () => {
       },
     ])
     expect(await storedJson(h.store, 'zombie', 'timeline')).toEqual(h.manager.timeline('zombie'))
-    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([
+    expect(log.entries.filter((l) => l.level === 'warn')).toEqual([
       {
         level: 'warn',
         message: expect.stringMatching(/degraded/i),
@@ -582,7 +536,7 @@ describe('account health', () => {
       text: expect.stringMatching(/answers again/),
       action: 'none',
     })
-    expect(log.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
+    expect(log.entries.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
       expect.stringMatching(/degraded/i),
       expect.stringMatching(/healthy/i),
     ])
@@ -633,7 +587,7 @@ describe('a link that ends', () => {
     })
     expect(status).not.toHaveProperty('user')
     expect(await h.store.account('removed').get('record')).toBeUndefined()
-    expect(log.lines).toContainEqual({
+    expect(log.entries).toContainEqual({
       level: 'info',
       message: expect.stringMatching(/disconnected/i),
       fields: { session_id: 'removed', reason: 'logged_out_remote', code: 401 },
@@ -676,7 +630,7 @@ describe('a link that ends', () => {
       { reason: 'logged_out_remote', code: 401 },
     ])
     expect(h.manager.status('stuck').status).toBe('disconnected')
-    expect(log.lines).toContainEqual({
+    expect(log.entries).toContainEqual({
       level: 'error',
       message: expect.stringMatching(/credentials/),
       fields: { session_id: 'stuck', error: expect.objectContaining({ message: 'EBUSY' }) },

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { silentLogger, type LogFields, type Logger } from '../../server/logger'
+import { silentLogger } from '../../server/logger'
 import { DISCONNECT_MESSAGES, type ProviderName } from '../../server/protocol'
 import type { ProviderQr, Simulator } from '../../server/providers/provider'
 import { emptyCounts, OwnedElsewhereError } from '../../server/sessions/session-manager'
@@ -8,6 +8,7 @@ import { CREDENTIALS_PREFIX } from '../../server/store/legacy'
 import { SealError } from '../../server/store/seal'
 import { MemoryStore } from '../helpers/memory-store'
 import { handProvider, managerHarness, switchableOwnership } from '../helpers/session-manager'
+import { recordingLogger } from '../helpers/logger'
 
 const ana = { id: '34600111222@s.whatsapp.net', name: 'Ana' }
 const qr = (data: string): ProviderQr => ({ data, ttlMs: 60_000, attempt: 1, attemptsMax: 6 })
@@ -20,22 +21,6 @@ function deferred<T = void>() {
   let resolve!: (value: T) => void
   const promise = new Promise<T>((done) => (resolve = done))
   return { promise, resolve }
-}
-
-/** A logger that keeps every line; `said(message)` lists the lines with that message. */
-function recordingLogger() {
-  const lines: { level: keyof Logger; message: string; fields?: LogFields }[] = []
-  const at =
-    (level: keyof Logger) =>
-    (message: string, fields?: LogFields): void =>
-      void lines.push({ level, message, ...(fields ? { fields } : {}) })
-  const logger: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-  }
-  return { logger, lines, said: (message: string) => lines.filter((l) => l.message === message) }
 }
 
 /** A fleet lease that also lists every claim made. */
@@ -128,7 +113,7 @@ describe('stored sessions at start-up', () => {
     expect(h.manager.has('flaky')).toBe(false)
     expect(store.accounts.has('flaky')).toBe(true)
     expect(lease.released).toContain('flaky')
-    expect(log.said('Could not load a stored session; it stays stored')).toMatchObject([
+    expect(log.find('Could not load a stored session; it stays stored')).toMatchObject([
       { level: 'error', fields: { session_id: 'flaky' } },
     ])
   })
@@ -154,7 +139,7 @@ describe('stored sessions at start-up', () => {
     expect(h.hand.calls).toEqual([])
     expect(await store.account('foreign').get('record')).toBeDefined()
     expect(lease.released).toEqual(['foreign'])
-    expect(log.said('Keeping a stored session of another provider untouched')).toMatchObject([
+    expect(log.find('Keeping a stored session of another provider untouched')).toMatchObject([
       { level: 'info', fields: { session_id: 'foreign', provider: 'baileys' } },
     ])
   })
@@ -180,10 +165,10 @@ describe('stored sessions at start-up', () => {
     expect(h.manager.status('whole')).toMatchObject({ status: 'authenticated', user: ana })
     const record = JSON.parse((await store.account('whole').get('record'))!.toString('utf8'))
     expect(record).toMatchObject({ id: 'whole', provider: 'simulated', user: ana })
-    expect(log.said('Removed the credentials of a link that was never confirmed')).toEqual([
+    expect(log.find('Removed the credentials of a link that was never confirmed')).toEqual([
       { level: 'info', message: expect.any(String), fields: { session_id: 'half' } },
     ])
-    expect(log.said('Adopted stored credentials whose session record was missing')).toEqual([
+    expect(log.find('Adopted stored credentials whose session record was missing')).toEqual([
       { level: 'info', message: expect.any(String), fields: { session_id: 'whole', user: ana.id } },
     ])
   })
@@ -202,7 +187,7 @@ describe('stored sessions at start-up', () => {
       reason: 'failed',
       message: why,
     })
-    expect(log.said(why)).toMatchObject([{ level: 'error', fields: { session_id: 'sealed' } }])
+    expect(log.find(why)).toMatchObject([{ level: 'error', fields: { session_id: 'sealed' } }])
     // This hub reports it: it keeps the lease, and nobody links afresh over the credentials.
     expect(lease.released).toEqual([])
     await expect(h.requestLink('sealed')).rejects.toMatchObject({
@@ -298,7 +283,7 @@ describe('a session handed to another hub', () => {
     expect(h.room.sent.slice(before)).toEqual([])
     expect(h.changes.length).toBe(changes)
     expect(await h.store.account('moved').get('record')).toBeDefined()
-    expect(log.said('Session handed to another hub')).toMatchObject([
+    expect(log.find('Session handed to another hub')).toMatchObject([
       { level: 'info', fields: { session_id: 'moved' } },
     ])
   })
@@ -320,7 +305,7 @@ describe('a session handed to another hub', () => {
     h.manager.evict('handed')
     await h.manager.sweepIdle(Date.now() + h.config.sessionIdleMs)
     await settle()
-    expect(log.said('Provider close failed')).toMatchObject([
+    expect(log.find('Provider close failed')).toMatchObject([
       { level: 'warn', fields: { session_id: 'handed', error: { message: 'socket stuck' } } },
       { level: 'warn', fields: { session_id: 'idle', error: { message: 'socket stuck' } } },
     ])
@@ -396,7 +381,7 @@ describe('idle cleanup', () => {
     h.store.removeAccount = () => Promise.reject(new Error('disk full'))
     expect(await h.manager.sweepIdle(Date.now() + h.config.sessionIdleMs)).toBe(1)
     await settle()
-    expect(log.said('Could not delete the data of a removed session')).toMatchObject([
+    expect(log.find('Could not delete the data of a removed session')).toMatchObject([
       { level: 'error', fields: { session_id: 'stuck', error: { message: 'disk full' } } },
     ])
     expect(lease.released).toEqual(['stuck'])
@@ -512,7 +497,7 @@ describe('idle cleanup', () => {
     h.manager.startIdleSweeper()
     await vi.advanceTimersByTimeAsync(1000)
     expect(h.manager.has('idle')).toBe(true)
-    expect(log.said('Idle cleanup failed; it runs again later')).toMatchObject([
+    expect(log.find('Idle cleanup failed; it runs again later')).toMatchObject([
       { level: 'warn', fields: { error: { message: 'redis down' } } },
     ])
     await vi.advanceTimersByTimeAsync(250)
@@ -724,7 +709,7 @@ describe('disconnect_whatsapp', () => {
     const status = await h.manager.disconnect('bye')
     expect(status).toMatchObject({ status: 'disconnected', reason: 'logout' })
     expect(h.store.accounts.has('bye')).toBe(false)
-    expect(log.said('Provider logout failed; removing the credentials anyway')).toMatchObject([
+    expect(log.find('Provider logout failed; removing the credentials anyway')).toMatchObject([
       { level: 'warn', fields: { session_id: 'bye', error: { message: 'no connection' } } },
     ])
   })
@@ -775,7 +760,7 @@ describe('sending messages', () => {
       message: 'WhatsApp did not accept the message',
       sessionId: 'sender',
     })
-    expect(log.said('Sending a message failed')).toMatchObject([
+    expect(log.find('Sending a message failed')).toMatchObject([
       { level: 'error', fields: { session_id: 'sender', error: { message: 'socket is null' } } },
     ])
   })

@@ -1,23 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import type { LogFields, Logger } from '../../server/logger'
 import { TIMELINE_MAX, type TimelineEntry } from '../../server/protocol'
 import { SessionStore, type SessionRecord } from '../../server/sessions/session-store'
 import { SealError } from '../../server/store/seal'
 import { getJson, putJson, utf8 } from '../../server/store/store'
 import { MemoryStore } from '../helpers/memory-store'
-
-function recordingLogger() {
-  const entries: { level: keyof Logger; message: string; fields?: LogFields }[] = []
-  const at = (level: keyof Logger) => (message: string, fields?: LogFields) =>
-    void entries.push({ level, message, fields })
-  const logger: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-  }
-  return { entries, logger }
-}
+import { recordingLogger } from '../helpers/logger'
 
 function setup() {
   const store = new MemoryStore()

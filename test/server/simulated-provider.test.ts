@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { loadConfig } from '../../server/config'
-import type { LogFields, Logger } from '../../server/logger'
 import type { LinkedUser } from '../../server/protocol'
 import { describeSilence } from '../../server/providers/liveness'
 import type {
@@ -12,6 +11,7 @@ import type {
 import { createSimulatedProvider } from '../../server/providers/simulated'
 import { putJson, utf8 } from '../../server/store/store'
 import { MemoryNamespace } from '../helpers/memory-store'
+import { recordingLogger } from '../helpers/logger'
 
 const QR_MAX = 3
 const config = loadConfig({
@@ -46,19 +46,6 @@ function recorder() {
     qrs: () => calls.filter((c) => c.method === 'qr').map((c) => c.args[0] as ProviderQr),
     lastCode: () => calls.filter((c) => c.method === 'pairingCode').at(-1)!.args[0] as string,
   }
-}
-
-function recordingLogger() {
-  const entries: { level: keyof Logger; message: string; fields?: LogFields }[] = []
-  const at = (level: keyof Logger) => (message: string, fields?: LogFields) =>
-    void entries.push({ level, message, fields })
-  const logger: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-  }
-  return { entries, logger }
 }
 
 let provider: WhatsAppProvider
