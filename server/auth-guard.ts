@@ -36,8 +36,9 @@ export interface AuthGuardOptions {
 /**
  * Unauthenticated traffic, per address: counted, logged at most once a second with a count (and
  * at most LINES_PER_S lines a second in all), and refused for a minute once an address has failed
- * `failuresPerMinute` times within a minute. The table is a bounded LRU (a Map keeps insertion order: a touched address moves to the end, the
- * first one is the least recently seen), so a flood from many addresses cannot grow it.
+ * `failuresPerMinute` times within a minute. The table is a bounded LRU (a Map keeps insertion
+ * order: a touched address moves to the end, the first one is the least recently seen), so a flood
+ * from many addresses cannot grow it.
  */
 export function createAuthGuard(options: AuthGuardOptions): AuthGuard {
   const { failuresPerMinute, maxAddresses, logger, metrics } = options
