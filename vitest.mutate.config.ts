@@ -12,6 +12,7 @@ import { defineConfig } from 'vitest/config'
  * account): the same code is covered by liveness.test.ts and baileys-provider.test.ts.
  */
 const SESSION_AND_PROVIDER_SUITES = [
+  'test/server/baileys-auth-store-validation.test.ts',
   'test/server/baileys-auth-store.test.ts',
   'test/server/baileys-decrypt.test.ts',
   'test/server/baileys-lid.test.ts',
