@@ -83,24 +83,13 @@ function sioQrClient(target: Target, sessionId: string, dueAt: number): Promise<
     if (!closing) outcome.dropped = true
   })
   return new Promise((resolve) => {
-    let settled = false
-    const finish = (error?: string) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      if (error) outcome.error = error
-      resolve(outcome)
-    }
-    const timer = setTimeout(
-      () => finish(`no answer within ${ANSWER_TIMEOUT_MS} ms`),
-      ANSWER_TIMEOUT_MS,
-    )
+    const { finish, settled } = settleOnce(outcome, resolve)
     socket.once('connect', () => {
-      if (settled) return
+      if (settled()) return
       const connectedAt = performance.now()
       outcome.connectMs = connectedAt - startedAt
       socket.once('qr_code', () => {
-        if (settled) return // too late: counted as not answered
+        if (settled()) return // too late: counted as not answered
         outcome.doneAt = performance.now()
         outcome.qrMs = outcome.doneAt - connectedAt
         finish()
@@ -109,6 +98,26 @@ function sioQrClient(target: Target, sessionId: string, dueAt: number): Promise<
     })
     socket.once('connect_error', (error) => finish(`connect_error: ${error.message}`))
   })
+}
+
+/**
+ * Resolves a client's outcome once: answered, failed with `error`, or failed by itself after
+ * ANSWER_TIMEOUT_MS. `settled()` says whether that has happened.
+ */
+function settleOnce(outcome: Outcome, resolve: (outcome: Outcome) => void) {
+  let done = false
+  const finish = (error?: string) => {
+    if (done) return
+    done = true
+    clearTimeout(timer)
+    if (error) outcome.error = error
+    resolve(outcome)
+  }
+  const timer = setTimeout(
+    () => finish(`no answer within ${ANSWER_TIMEOUT_MS} ms`),
+    ANSWER_TIMEOUT_MS,
+  )
+  return { finish, settled: () => done }
 }
 
 function leanQrClient(target: Target, sessionId: string, dueAt: number): Promise<Outcome> {
@@ -125,22 +134,11 @@ function leanQrClient(target: Target, sessionId: string, dueAt: number): Promise
     },
   }
   return new Promise((resolve) => {
-    let settled = false
+    const { finish, settled } = settleOnce(outcome, resolve)
     let connectedAt = 0
-    const finish = (error?: string) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      if (error) outcome.error = error
-      resolve(outcome)
-    }
-    const timer = setTimeout(
-      () => finish(`no answer within ${ANSWER_TIMEOUT_MS} ms`),
-      ANSWER_TIMEOUT_MS,
-    )
     ws.on('message', (raw) => {
       const frame = raw.toString()
-      if (settled) {
+      if (settled()) {
         if (frame === '2') ws.send('3') // a held client still answers pings
         return
       }

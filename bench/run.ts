@@ -181,6 +181,32 @@ async function measured<T>(task: () => Promise<T>): Promise<[T, number, number]>
   ]
 }
 
+/** The server's CPU per client and its main thread, and the generator's, over a batch. */
+function cpuFields(
+  usage: {
+    cpuMs: number
+    mainThreadCpuMs: number
+    mainThreadWaitPercent: number
+    loopBusyPercent?: number
+    loopDelayMs?: { p99: number; max: number }
+  },
+  clients: number,
+  lag: ReturnType<typeof summarize>,
+  genCpu: number,
+  cpuWait: number,
+) {
+  return {
+    cpu_ms_per_client: Math.round((usage.cpuMs / clients) * 100) / 100,
+    main_thread_cpu_ms_per_client: Math.round((usage.mainThreadCpuMs / clients) * 100) / 100,
+    main_thread_wait_percent: usage.mainThreadWaitPercent,
+    loop_delay_ms: usage.loopDelayMs,
+    loop_busy_percent: usage.loopBusyPercent,
+    gen_cpu_percent: genCpu,
+    gen_lag_ms: lag,
+    cpu_wait_percent: cpuWait,
+  }
+}
+
 /** What the connection workloads measure of a batch of clients. */
 function measure(arrivals: { results: Outcome[]; began: number; windowMs: number }) {
   const { results, began, windowMs } = arrivals
@@ -309,15 +335,7 @@ async function connectWorkload(spec: ConnectSpec) {
         rss_idle_mb: mb(idle.rss),
         rss_per_client_kb: perClientKb,
         cpu_percent: usage.cpuPercent,
-        cpu_ms_per_client: Math.round((usage.cpuMs / spec.clients) * 100) / 100,
-        main_thread_cpu_ms_per_client:
-          Math.round((usage.mainThreadCpuMs / spec.clients) * 100) / 100,
-        main_thread_wait_percent: usage.mainThreadWaitPercent,
-        loop_delay_ms: usage.loopDelayMs,
-        loop_busy_percent: usage.loopBusyPercent,
-        gen_cpu_percent: genCpu,
-        gen_lag_ms: m.lag,
-        cpu_wait_percent: cpuWait,
+        ...cpuFields(usage, spec.clients, m.lag, genCpu, cpuWait),
         last_answer_s: m.lastDoneS,
         first_error: m.firstError,
         target: spec.target,
@@ -361,14 +379,7 @@ async function generatorCheck(clients: number, ratePerS: number) {
         qr_ms: m.qr,
         rss_mb: mb(usage.peakRss),
         cpu_percent: usage.cpuPercent,
-        cpu_ms_per_client: Math.round((usage.cpuMs / clients) * 100) / 100,
-        main_thread_cpu_ms_per_client: Math.round((usage.mainThreadCpuMs / clients) * 100) / 100,
-        main_thread_wait_percent: usage.mainThreadWaitPercent,
-        loop_delay_ms: usage.loopDelayMs,
-        loop_busy_percent: usage.loopBusyPercent,
-        gen_cpu_percent: genCpu,
-        gen_lag_ms: m.lag,
-        cpu_wait_percent: cpuWait,
+        ...cpuFields(usage, clients, m.lag, genCpu, cpuWait),
         target: 'check: both generators measure the same at a low rate',
         kind: 'reference',
         met: true,
@@ -501,14 +512,7 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         external_after_mb: cycles.map((c) => mb(c.after.external)),
         sessions_after: cycles.at(-1)!.after.sessions,
         rss_per_client_kb: perClientKb,
-        cpu_ms_per_client: Math.round((first.cpuMs / clients) * 100) / 100,
-        main_thread_cpu_ms_per_client: Math.round((first.mainThreadCpuMs / clients) * 100) / 100,
-        main_thread_wait_percent: first.mainThreadWaitPercent,
-        loop_delay_ms: first.loopDelayMs,
-        loop_busy_percent: first.loopBusyPercent,
-        gen_cpu_percent: first.genCpu,
-        gen_lag_ms: first.m.lag,
-        cpu_wait_percent: first.cpuWait,
+        ...cpuFields(first, clients, first.m.lag, first.genCpu, first.cpuWait),
         no_growth: noGrowth,
         rss_near_idle: nearIdle,
         target: `${HOLD_TARGET} held ${holdSeconds} s, twice; no errors; sessions cleaned; RSS back within 30 MB of idle`,

@@ -95,6 +95,18 @@ export function switchableOwnership() {
   return { ownership, lost, released }
 }
 
+/** A hub's metrics with nothing around them: no clients, no sockets, no limits. */
+export function standaloneMetrics() {
+  return createMetrics({
+    clients: () => 0,
+    sessions: () => emptyCounts(),
+    unauthenticated: () => 0,
+    clientBuffers: () => ({ total: 0, max: 0 }),
+    authAddresses: () => 0,
+    limits: {},
+  })
+}
+
 /**
  * A SessionManager on a store in memory, a recording broadcaster and (unless given) a provider
  * the test plays by hand. No sockets: for what only the state machine decides.
@@ -120,14 +132,7 @@ export function managerHarness(
   const room = recordingBroadcaster()
   const changes: StatusEvent[] = []
   const errors: string[] = []
-  const metrics = createMetrics({
-    clients: () => 0,
-    sessions: () => emptyCounts(),
-    unauthenticated: () => 0,
-    clientBuffers: () => ({ total: 0, max: 0 }),
-    authAddresses: () => 0,
-    limits: {},
-  })
+  const metrics = standaloneMetrics()
   const error = metrics.error.bind(metrics)
   metrics.error = (code) => {
     errors.push(code)

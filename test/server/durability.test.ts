@@ -1,18 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../server/config'
 import { silentLogger } from '../../server/logger'
-import { createMetrics } from '../../server/metrics'
 import type { ServerEvents } from '../../server/protocol'
 import type { ProviderSession, WhatsAppProvider } from '../../server/providers/provider'
 import { createSimulatedProvider } from '../../server/providers/simulated'
-import {
-  emptyCounts,
-  SessionManager,
-  type Broadcaster,
-} from '../../server/sessions/session-manager'
+import { SessionManager, type Broadcaster } from '../../server/sessions/session-manager'
 import { SessionStore } from '../../server/sessions/session-store'
 import { MemoryNamespace, MemoryStore, recordingSink } from '../helpers/memory-store'
 import { sleep } from '../helpers/hub'
+import { standaloneMetrics } from '../helpers/session-manager'
 
 const config = loadConfig({ QR_TTL_FIRST_MS: '60000' })
 const user = { id: '34600000001@s.whatsapp.net', name: 'Durable' }
@@ -56,14 +52,7 @@ describe('durable before announced', () => {
       provider,
       store: new SessionStore(store, silentLogger),
       broadcaster,
-      metrics: createMetrics({
-        clients: () => 0,
-        sessions: () => emptyCounts(),
-        unauthenticated: () => 0,
-        clientBuffers: () => ({ total: 0, max: 0 }),
-        authAddresses: () => 0,
-        limits: {},
-      }),
+      metrics: standaloneMetrics(),
       onChange: (status) => changes.push(status.status),
     })
     await manager.requestLink('slow-disk', undefined, () => undefined)
