@@ -18,6 +18,7 @@ const SESSION_AND_PROVIDER_SUITES = [
   'test/server/baileys-lid.test.ts',
   'test/server/baileys-linking.test.ts',
   'test/server/baileys-liveness.test.ts',
+  'test/server/baileys-messages.test.ts',
   'test/server/baileys-provider.test.ts',
   'test/server/baileys-retries.test.ts',
   'test/server/baileys-upkeep.test.ts',

@@ -3,6 +3,7 @@ import {
   isLidUser,
   isPnUser,
   jidNormalizedUser,
+  normalizeMessageContent,
   toNumber,
   type WAMessage,
   type WAMessageKey,
@@ -64,12 +65,14 @@ export function toIncoming(
   message: WAMessage,
   sender: SenderAddresses = addressesInKey(message.key),
 ): IncomingMessage | null {
-  if (!isIncoming(message) || !message.message) return null
+  // Disappearing, view-once and captioned-document messages come wrapped (messages.js:638-660).
+  const content = normalizeMessageContent(message.message)
+  if (!isIncoming(message) || !content) return null
   const { key } = message
   const chat = key.remoteJid!
   // Newer chats address people by LID; the phone form, when known, is more useful.
   const from = isJidGroup(chat) ? chat : (sender.pn ?? (jidNormalizedUser(chat) || chat))
-  const [kind, text] = describeContent(message.message)
+  const [kind, text] = describeContent(content)
   return {
     id: key.id ?? '',
     from,
