@@ -193,6 +193,37 @@ describe('DecryptFailureWatch', () => {
     expect(lines()).toHaveLength(2) // nothing new, nothing logged
   })
 
+  it('logs the next count a minute after the last line, not a minute after the failure', () => {
+    vi.useFakeTimers()
+    const { log, fail } = watch()
+    const lines = () => log.find('WhatsApp messages could not be decrypted')
+    fail('A', '111:1@s.whatsapp.net')
+    vi.advanceTimersByTime(DECRYPT_LOG_EVERY_MS / 2)
+    fail('B', '112:1@s.whatsapp.net')
+    vi.advanceTimersByTime(DECRYPT_LOG_EVERY_MS / 2 - 1)
+    expect(lines()).toHaveLength(1)
+    vi.advanceTimersByTime(1)
+    expect(lines().map((line) => line.fields?.failures)).toEqual([1, 1])
+  })
+
+  it('when disposed, logs what is pending at once, then nothing more, and forgets its peers', () => {
+    vi.useFakeTimers()
+    const { w, log, fail } = watch()
+    const lines = () => log.find('WhatsApp messages could not be decrypted')
+    fail('A', '111:1@s.whatsapp.net') // logged at once
+    fail('B', '222:1@s.whatsapp.net') // waits for the minute
+    expect(w.size).toBe(2)
+    w.dispose()
+    expect(lines().map((line) => line.fields?.failures)).toEqual([1, 1])
+    expect(w.size).toBe(0)
+    vi.advanceTimersByTime(10 * DECRYPT_LOG_EVERY_MS)
+    expect(lines()).toHaveLength(2)
+
+    const quiet = watch()
+    quiet.w.dispose() // an account that saw no failures has nothing to report
+    expect(quiet.log.entries).toEqual([])
+  })
+
   it('holds at most DECRYPT_PEERS_MAX peers, forgetting the least recently failing', () => {
     const { w, fail, resets } = watch({ resetAfter: 2 })
     fail('first', '1:1@s.whatsapp.net')
@@ -236,6 +267,55 @@ describe('DecryptFailureWatch', () => {
     w.fromLog({ key: {}, err: 'not an error', author: 5 }, 'failed to decrypt message')
     w.fromLog(null, 'failed to decrypt message')
     expect(reasons).toEqual([])
+  })
+
+  it('counts a logged failure only with its sender and error message, and never throws', () => {
+    const { w, reasons } = watch()
+    const logged = (fields: unknown) => w.fromLog(fields, 'failed to decrypt message')
+    expect(() => {
+      logged({ key: { id: '1' }, err: new Error('Bad MAC'), author: 5 })
+      logged({ key: { id: '2' }, err: { message: 42 }, author: '1:1@lid' })
+      logged({ key: { id: '3' }, author: '1:1@lid' })
+    }).not.toThrow()
+    expect(reasons).toEqual([])
+  })
+
+  it('counts a logged failure without a message id each time: it cannot tell two apart', () => {
+    const { w, reasons } = watch()
+    const err = new Error('Bad MAC')
+    w.fromLog({ err, author: '1:1@lid' }, 'failed to decrypt message')
+    w.fromLog({ key: {}, err, author: '1:1@lid' }, 'failed to decrypt message')
+    expect(reasons).toEqual(['bad_mac', 'bad_mac'])
+  })
+
+  it('takes every CIPHERTEXT stub as a failure stub, counting those with an error and a sender', () => {
+    const { w, reasons } = watch()
+    const stub = (key: WAMessage['key'], parameters?: string[]) =>
+      ({
+        key,
+        messageStubType: proto.WebMessageInfo.StubType.CIPHERTEXT,
+        ...(parameters ? { messageStubParameters: parameters } : {}),
+      }) as WAMessage
+    expect(w.fromUpsert(stub({ remoteJid: LID, id: 'NO-REASON' }))).toBe(true)
+    expect(w.fromUpsert(stub({ remoteJid: LID, id: 'ADS' }, ['Message absent from node']))).toBe(
+      true,
+    )
+    expect(w.fromUpsert(stub({ id: 'NO-SENDER' }, ['Bad MAC']))).toBe(true)
+    expect(reasons).toEqual([])
+    expect(w.fromUpsert(stub({ remoteJid: LID, id: 'BAD' }, ['Bad MAC']))).toBe(true)
+    expect(reasons).toEqual(['bad_mac'])
+    const text = { key: { remoteJid: LID, id: 'TEXT' }, message: { conversation: 'hola' } }
+    expect(w.fromUpsert(text as WAMessage)).toBe(false)
+  })
+
+  it('counts failures from a sender it cannot name, but never resets such a peer', () => {
+    const { fail, reasons, resets } = watch({ resetAfter: 2 })
+    expect(() => {
+      fail('1', 'not-a-jid')
+      fail('2', 'not-a-jid')
+    }).not.toThrow()
+    expect(reasons).toEqual(['bad_mac', 'bad_mac'])
+    expect(resets).toEqual([])
   })
 
   it('names the reasons libsignal and Baileys give', () => {

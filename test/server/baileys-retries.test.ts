@@ -4,6 +4,7 @@ import { silentLogger } from '../../server/logger'
 import { BoundedCache, CACHE_LIMITS } from '../../server/providers/baileys-caches'
 import { SENT_PREFIX, SentMessages } from '../../server/providers/baileys-message-store'
 import { directProvider, linkPhone, type FakeWASocket } from '../helpers/fake-baileys'
+import { recordingLogger } from '../helpers/logger'
 import { MemoryNamespace } from '../helpers/memory-store'
 import { until } from '../main/launch'
 
@@ -172,6 +173,81 @@ describe('SentMessages', () => {
       `${SENT_PREFIX}NEW`,
     ])
     expect(sent.size).toBe(2)
+  })
+  it('logs a message it could not keep, without failing the send', async () => {
+    const store = new MemoryNamespace()
+    const failure = new Error('disk full')
+    store.write = () => Promise.reject(failure)
+    const log = recordingLogger()
+    const sent = new SentMessages(store, { max: 10, maxAgeMs: 1000 }, log.logger)
+    await expect(sent.remember('A', message('lost'))).resolves.toBeUndefined()
+    expect(log.entries).toEqual([
+      {
+        level: 'warn',
+        message: 'Could not keep a sent message for retries',
+        fields: { error: failure },
+      },
+    ])
+  })
+
+  it('answers undefined while the store cannot be read, and reads it again once it can', async () => {
+    const now = 1_000_000
+    const limits = { max: 10, maxAgeMs: 1000 }
+    const store = new MemoryNamespace()
+    await new SentMessages(store, limits, silentLogger, () => now).remember('A', message('kept'))
+    const keys = store.keys.bind(store)
+    const failure = new Error('EIO')
+    store.keys = () => Promise.reject(failure)
+    const log = recordingLogger()
+    const sent = new SentMessages(store, limits, log.logger, () => now)
+    expect(await sent.get('A')).toBeUndefined()
+    expect(log.entries).toEqual([
+      {
+        level: 'warn',
+        message: 'Could not read a sent message for a retry',
+        fields: { error: failure },
+      },
+    ])
+    store.keys = keys // the disk is back: the failed read is not remembered
+    expect((await sent.get('A'))?.conversation).toBe('kept')
+  })
+
+  it('looks messages up without writing to the store, unless one must be forgotten', async () => {
+    // Baileys asks at every retry receipt, and a write on disk syncs the account's folder.
+    let now = 1_000_000
+    const limits = { max: 10, maxAgeMs: 1000 }
+    const store = new MemoryNamespace()
+    const first = new SentMessages(store, limits, silentLogger, () => now)
+    await first.remember('A', message('a'))
+    await first.remember('B', message('b'))
+    const writes = store.writes
+    expect((await first.get('A'))?.conversation).toBe('a')
+    const restarted = new SentMessages(store, limits, silentLogger, () => now)
+    expect((await restarted.get('B'))?.conversation).toBe('b')
+    expect(await restarted.get('C')).toBeUndefined()
+    expect(store.writes).toBe(writes)
+    now += 2000
+    expect(await restarted.get('A')).toBeUndefined()
+    expect(store.writes).toBe(writes + 1) // both too old now, forgotten in one write
+    expect(await store.keys(SENT_PREFIX)).toEqual([])
+  })
+
+  it('deletes stored records it cannot use when it loads, so they do not pile up', async () => {
+    const now = 5_000_000
+    const store = new MemoryNamespace()
+    const encoded = Buffer.from(proto.Message.encode(message('ok')).finish()).toString('base64')
+    const record = (value: unknown) => Buffer.from(JSON.stringify(value))
+    await store.write([
+      [`${SENT_PREFIX}GOOD`, record({ at: now - 10, message: encoded })],
+      [`${SENT_PREFIX}NUMBER`, record({ at: now - 10, message: 7 })],
+      [`${SENT_PREFIX}TEXT-TIME`, record({ at: String(now - 10), message: encoded })],
+      [`${SENT_PREFIX}NO-TIME`, record({ message: encoded })],
+    ])
+    const sent = new SentMessages(store, { max: 10, maxAgeMs: 1000 }, silentLogger, () => now)
+    expect((await sent.get('GOOD'))?.conversation).toBe('ok')
+    expect(await store.keys(SENT_PREFIX)).toEqual([`${SENT_PREFIX}GOOD`])
+    expect(sent.size).toBe(1)
+    expect(await sent.get('TEXT-TIME')).toBeUndefined()
   })
 })
 

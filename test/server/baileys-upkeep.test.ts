@@ -31,15 +31,18 @@ import { until } from '../main/launch'
 const DAY = 86_400_000
 const keyPair = (): KeyPair => ({ public: Buffer.alloc(32, 7), private: Buffer.alloc(32, 9) })
 
-/** An account store holding pre-keys 1..count, with `nextPreKeyId` = count + 1, and counter notes. */
-async function storeWithPreKeys(count: number, marks: { at: number; nextPreKeyId: number }[]) {
+/**
+ * An account store holding pre-keys 1..count, with `nextPreKeyId` = count + 1, and counter notes
+ * (none when `marks` is undefined; entries need not be well formed).
+ */
+async function storeWithPreKeys(count: number, marks: unknown[] | undefined) {
   const store = new MemoryNamespace()
   const auth = await useStoreAuthState(store, silentLogger)
   const ids = Array.from({ length: count }, (_, i) => String(i + 1))
   await auth.state.keys.set({ 'pre-key': Object.fromEntries(ids.map((id) => [id, keyPair()])) })
   auth.state.creds.nextPreKeyId = count + 1
   auth.state.creds.firstUnuploadedPreKeyId = count + 1
-  await store.write([[UPKEEP_KEY, Buffer.from(JSON.stringify({ marks }))]])
+  if (marks) await store.write([[UPKEEP_KEY, Buffer.from(JSON.stringify({ marks }))]])
   const keys = makeCacheableSignalKeyStore(
     auth.state.keys,
     undefined,
@@ -134,6 +137,75 @@ describe('credential store upkeep', () => {
     expect(notes.marks.length).toBeLessThanOrEqual(PRE_KEY_MIN_AGE_MS / DAY + 1)
   })
 
+  it('starts its counter notes at the first upkeep: thirty days on, the keys minted before go', async () => {
+    const s = await storeWithPreKeys(3000, undefined)
+    const upkeepAt = (at: number) =>
+      upkeepCredentials({ store: s.store, keys: s.keys, creds: s.auth.state.creds, now: at })
+    expect((await upkeepAt(now)).pruned.preKeys).toBe(0)
+    expect((await upkeepAt(now + PRE_KEY_MIN_AGE_MS)).pruned.preKeys).toBe(
+      3000 - PRE_KEYS_KEPT_NEWEST,
+    )
+  })
+
+  it('goes by the readable counter notes, in time order, whatever else the notes hold', async () => {
+    const s = await storeWithPreKeys(3000, [
+      null,
+      'junk',
+      { at: 'yesterday', nextPreKeyId: 2900 },
+      { at: now - 40 * DAY, nextPreKeyId: 1000 },
+      { at: now - 60 * DAY, nextPreKeyId: 500 }, // stored after a newer one
+      { at: now - 35 * DAY, nextPreKeyId: 2.5 },
+      { at: now - 33 * DAY },
+    ])
+    const result = await upkeepCredentials({
+      store: s.store,
+      keys: s.keys,
+      creds: s.auth.state.creds,
+      now,
+    })
+    // The newest good reading past the minimum age (40 days ago, counter 1000) sets the cut.
+    expect(result.pruned.preKeys).toBe(999)
+    expect((await s.preKeyIds())[0]).toBe(1000)
+  })
+
+  it('takes one counter reading a day, however often the account reconnects', async () => {
+    const s = await storeWithPreKeys(10, undefined)
+    for (let hour = 0; hour <= 72; hour++) {
+      s.auth.state.creds.nextPreKeyId += 1
+      await upkeepCredentials({
+        store: s.store,
+        keys: s.keys,
+        creds: s.auth.state.creds,
+        now: now + hour * 3600_000,
+      })
+    }
+    const notes = JSON.parse((await s.store.get(UPKEEP_KEY))!.toString()) as { marks: unknown[] }
+    // Three days of hourly reconnects: a reading at the start and about one a day after.
+    expect(notes.marks.length).toBeGreaterThanOrEqual(3)
+    expect(notes.marks.length).toBeLessThanOrEqual(4)
+  })
+
+  it('deletes old pre-keys a thousand at most per store write', async () => {
+    const s = await storeWithPreKeys(5000, [{ at: now - 40 * DAY, nextPreKeyId: 3000 }])
+    const sizes: number[] = []
+    const write = s.store.write.bind(s.store)
+    s.store.write = (changes) => {
+      const list = [...changes]
+      sizes.push(list.length)
+      return write(list)
+    }
+    const result = await upkeepCredentials({
+      store: s.store,
+      keys: s.keys,
+      creds: s.auth.state.creds,
+      now,
+    })
+    expect(result.pruned.preKeys).toBe(2999)
+    expect(await s.preKeyIds()).toHaveLength(5000 - 2999)
+    // DELETE_BATCH: one write never carries tens of thousands of files.
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1000)
+  })
+
   it('drops trust tokens past their window, as Baileys does online', async () => {
     const store = new MemoryNamespace()
     const { state } = await useStoreAuthState(store, silentLogger)
@@ -155,6 +227,94 @@ describe('credential store upkeep', () => {
     expect(left['kept@lid']?.token).toEqual(Buffer.from([2]))
     expect(left['sender@lid']).toEqual({ token: Buffer.alloc(0), senderTimestamp: seconds })
     expect(JSON.parse(left.__index!.token.toString())).toEqual(['kept@lid', 'sender@lid'])
+  })
+
+  describe('of trust tokens', () => {
+    const seconds = Math.floor(Date.now() / 1000)
+    const fresh = String(seconds)
+    const expired = String(seconds - 60 * 86_400)
+    type TcToken = { token: Buffer; timestamp?: string; senderTimestamp?: number }
+
+    /** Upkeep of an account holding `entries`, whose index lists `index` (the entries by default). */
+    async function upkeepTcTokens(
+      entries: Record<string, TcToken>,
+      index: unknown = Object.keys(entries),
+    ) {
+      const store = new MemoryNamespace()
+      const { state } = await useStoreAuthState(store, silentLogger)
+      await state.keys.set({
+        tctoken: { ...entries, __index: { token: Buffer.from(JSON.stringify(index)) } },
+      })
+      const result = await upkeepCredentials({ store, keys: state.keys, creds: state.creds })
+      const left = await state.keys.get('tctoken', [...Object.keys(entries), '__index'])
+      const { __index: after, ...tokens } = left
+      return {
+        pruned: result.pruned.tcTokens,
+        tokens,
+        index: JSON.parse(after!.token.toString()) as unknown,
+      }
+    }
+
+    it('clears an expired peer token, keeping our fresh sender timestamp, though nothing else changed', async () => {
+      const r = await upkeepTcTokens({
+        'peer@lid': { token: Buffer.from([1]), timestamp: expired, senderTimestamp: seconds },
+      })
+      expect(r.tokens).toEqual({
+        'peer@lid': { token: Buffer.alloc(0), senderTimestamp: seconds },
+      })
+      expect(r.index).toEqual(['peer@lid'])
+      expect(r.pruned).toBe(0)
+    })
+
+    it('drops an entry once our sender timestamp has expired too', async () => {
+      const old = seconds - 60 * 86_400
+      const r = await upkeepTcTokens({
+        'both@lid': { token: Buffer.from([1]), timestamp: expired, senderTimestamp: old },
+        'sender@lid': { token: Buffer.alloc(0), senderTimestamp: old },
+      })
+      expect(r.tokens).toEqual({})
+      expect(r.index).toEqual([])
+      expect(r.pruned).toBe(2)
+    })
+
+    it('leaves fresh tokens and sender timestamps as they are', async () => {
+      const entries = {
+        'both@lid': { token: Buffer.from([1]), timestamp: fresh, senderTimestamp: seconds },
+        'sender@lid': { token: Buffer.alloc(0), senderTimestamp: seconds },
+        'peer@lid': { token: Buffer.from([2]), timestamp: fresh },
+      }
+      const r = await upkeepTcTokens(entries)
+      expect(r.tokens).toEqual(entries)
+      expect(r.index).toEqual(Object.keys(entries))
+      expect(r.pruned).toBe(0)
+    })
+
+    it('forgets index entries whose token is gone, without counting them as pruned', async () => {
+      const kept = { token: Buffer.from([2]), timestamp: fresh }
+      const r = await upkeepTcTokens({ 'kept@lid': kept }, ['gone@lid', 'kept@lid'])
+      expect(r.index).toEqual(['kept@lid']) // as Baileys does (messages-recv.js:1719-1722)
+      expect(r.tokens).toEqual({ 'kept@lid': kept })
+      expect(r.pruned).toBe(0)
+    })
+
+    it('skips index entries that name no peer: the index itself, non-strings', async () => {
+      const kept = { token: Buffer.from([2]), timestamp: fresh }
+      const r = await upkeepTcTokens({ 'kept@lid': kept }, ['__index', 42, 'kept@lid'])
+      expect(r.tokens).toEqual({ 'kept@lid': kept })
+      expect(r.pruned).toBe(0)
+    })
+
+    it('leaves an index it cannot read as it is, and writes none where there is none', async () => {
+      const r = await upkeepTcTokens({}, { 'peer@lid': 1 })
+      expect(r.index).toEqual({ 'peer@lid': 1 })
+      expect(r.pruned).toBe(0)
+
+      const store = new MemoryNamespace()
+      const { state } = await useStoreAuthState(store, silentLogger)
+      const result = await upkeepCredentials({ store, keys: state.keys, creds: state.creds })
+      expect(result.pruned.tcTokens).toBe(0)
+      expect(await store.keys(authKey('tctoken', ''))).toEqual([])
+    })
   })
 
   it('runs before an account reconnects after a restart, logs the size and feeds the gauges', async () => {
