@@ -84,6 +84,21 @@ describe('simulated phone scanning a QR', () => {
     expect(await provider.inspect(s.store)).toEqual(user)
   })
 
+  it("shows QR text shaped like WhatsApp's: a 2@ reference and three 32-byte keys, new each rotation", async () => {
+    const s = session('shape')
+    await provider.link(s.session, {})
+    await vi.advanceTimersByTimeAsync(60_000)
+    const [first, second] = s.qrs().map((qr) => qr.data)
+    for (const data of [first!, second!]) {
+      const [ref, ...keys] = data.split(',')
+      expect(ref).toMatch(/^2@[A-Za-z0-9+/]{48}$/)
+      expect(keys.map((key) => Buffer.from(key, 'base64').length)).toEqual([32, 32, 32])
+      // Each part is its own random draw: no two parts of one code are the same.
+      expect(new Set([ref!.slice(2), ...keys]).size).toBe(4)
+    }
+    expect(second).not.toBe(first)
+  })
+
   it('refuses a QR as expired once its time is up, even if the next QR is not shown yet', async () => {
     const late = session('late')
     await provider.link(late.session, {})
