@@ -7,7 +7,7 @@
  * fresh child process, driven by the same load generator from this process, on the same machine.
  * Prints one table and a `BENCH {json}` line per row. `--smoke` runs every workload tiny, in
  * seconds (part of `npm test`, so this script cannot rot). `--only=max-rate,fanout,fleet` picks
- * workloads;
+ * workloads; `--timeline` adds per-second figures of each connect workload;
  * `--hub-args="--cpu-prof --cpu-prof-dir=prof"` passes Node options to the hub processes.
  */
 import { spawnSync } from 'node:child_process'
@@ -51,6 +51,7 @@ const HUB_ARGS =
     ?.slice('--hub-args='.length)
     .split(' ')
     .filter(Boolean) ?? []
+const TIMELINE = process.argv.includes('--timeline')
 /** RSS is read once it stopped falling over this many 2 s samples (one in a smoke run). */
 const SETTLE_SAMPLES = SMOKE ? 1 : 3
 const HOLD_TARGET = 10_000
@@ -225,6 +226,28 @@ function measure(arrivals: { results: Outcome[]; began: number; windowMs: number
   }
 }
 
+/**
+ * `--timeline`: connect and get_qr p50/p99 of the clients due in each second of a workload, to see
+ * when the tail happened (a cold start, a GC, steady overload). Not part of the table.
+ */
+function printTimeline(title: string, arrivals: { results: Outcome[]; began: number }) {
+  const seconds = new Map<number, Outcome[]>()
+  for (const outcome of arrivals.results) {
+    const second = Math.floor((outcome.dueAt - arrivals.began) / 1000)
+    const due = seconds.get(second) ?? []
+    due.push(outcome)
+    seconds.set(second, due)
+  }
+  console.log(`timeline ${title}: second, clients, connect p50/p99, get_qr p50/p99 (ms)`)
+  for (const [second, outcomes] of seconds) {
+    const connect = summarize(outcomes.map((o) => o.connectMs ?? Infinity))
+    const qr = summarize(outcomes.map((o) => o.qrMs ?? Infinity))
+    console.log(
+      `  ${second}  ${outcomes.length}  ${figure(connect.p50)}/${figure(connect.p99)}  ${figure(qr.p50)}/${figure(qr.p99)}`,
+    )
+  }
+}
+
 const start = (kind: ServerKind, options: StartOptions = {}) =>
   startServer(kind, { ...options, nodeArgs: kind === 'hub' ? HUB_ARGS : [] })
 
@@ -317,6 +340,7 @@ async function connectWorkload(spec: ConnectSpec) {
       const usage = await server.usage()
       for (const outcome of arrivals.results) outcome.close()
       const m = measure(arrivals)
+      if (TIMELINE) printTimeline(`${spec.workload} ${kind}`, arrivals)
       const perClientKb = Math.round(((loaded.rss - idle.rss) / spec.clients / 1024) * 10) / 10
       const reference = referenceOf(kind)
       report({

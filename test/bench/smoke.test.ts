@@ -21,10 +21,14 @@ beforeAll(() => {
  */
 describe('npm run bench (smoke)', () => {
   it('runs every workload on the hub and the bare server, and reports each as a row', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke'], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'bench/run.ts', '--smoke', '--timeline'],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
@@ -104,6 +108,16 @@ describe('npm run bench (smoke)', () => {
       expect(row).toMatchObject({ rotations: 1, answered: 20, missing: 0, duplicates: 0 })
     expect(fanOut).toMatchObject({ renders_during_rotations: 1, qr_ms: summary })
     expect(fanOut.ratio_to_bare_p99).toEqual(expect.any(Number))
+    // --timeline: every client of a connect workload counted once, in the second it was due.
+    const timeline = output.split('timeline max-rate 100 hub: ')[1]!.split('\n').slice(1)
+    const perSecond = timeline.slice(
+      0,
+      timeline.findIndex((line) => !/^ {2}\d+ {2}\d+ {2}/.test(line)),
+    )
+    expect(perSecond.length).toBeGreaterThan(0)
+    expect(perSecond.reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[1]), 0)).toBe(
+      rows.find((row) => row.workload === 'max-rate 100' && row.server === 'hub').clients,
+    )
     expect(output).toMatch(/^workload\s+server\s+gen\s+clients\s+ok\/fail/m)
     expect(output).toMatch(/^fan-out\s+bare\s+.* ref /m)
   }, 120_000)
