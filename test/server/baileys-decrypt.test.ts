@@ -58,6 +58,16 @@ describe('decryption failures', () => {
       'decrypt:no_matching_sessions': 1,
       reset: 1,
     })
+    // Devices 0, 3, 5 (listed) and 7 (a failure's), each as PN and as LID.
+    expect(
+      t.log.find('Dropped the encryption sessions with a peer after repeated decryption failures'),
+    ).toEqual([
+      {
+        level: 'warn',
+        message: 'Dropped the encryption sessions with a peer after repeated decryption failures',
+        fields: { session_id: 'acct', sessions: 8 },
+      },
+    ])
     await t.provider.shutdown()
   })
 
@@ -76,6 +86,33 @@ describe('decryption failures', () => {
       'session-1234567_1.7',
       'session-5550001.0',
       'session-7777_1.2',
+    ])
+    await t.provider.shutdown()
+  })
+
+  it('a peer known by one address only is reset under that one alone', async () => {
+    const t = await accountWithPeers()
+    const dropped = () =>
+      t.log
+        .find('Dropped the encryption sessions with a peer after repeated decryption failures')
+        .map((e) => e.fields?.sessions)
+    for (let i = 0; i < 3; i++) {
+      t.phone.undecryptable({ id: `LID${i}`, author: '7777:2@lid', error: 'Bad MAC' })
+    }
+    await until(() => dropped().length === 1)
+    for (let i = 0; i < 3; i++) {
+      t.phone.undecryptable({ id: `PN${i}`, author: '5550001@s.whatsapp.net', error: 'Bad MAC' })
+    }
+    await until(() => dropped().length === 2)
+    // 7777: devices 0 and 2, as LID only; 5550001: device 0, as PN only.
+    expect(dropped()).toEqual([2, 1])
+    expect(await t.sessions()).toEqual([
+      'session-1234567_1.0',
+      'session-1234567_1.3',
+      'session-1234567_1.5',
+      'session-1234567_1.7',
+      'session-34600111333.0',
+      'session-34600111333.3',
     ])
     await t.provider.shutdown()
   })

@@ -2,10 +2,15 @@ import { getCompanionPlatformId } from '@whiskeysockets/baileys'
 import { describe, expect, it } from 'vitest'
 import type { DisconnectedEvent, PairingCodeEvent, QrCodeEvent } from '../../server/protocol'
 import { BROWSER, qrTiming } from '../../server/providers/baileys'
-import { CREDS_KEY, parseCreds, useStoreAuthState } from '../../server/providers/baileys-auth-store'
+import {
+  CREDS_KEY,
+  parseCreds,
+  readLinkedCreds,
+  useStoreAuthState,
+} from '../../server/providers/baileys-auth-store'
 import { silentLogger } from '../../server/logger'
 import { directProvider, startBaileysHub } from '../helpers/fake-baileys'
-import { collect, nextEvent } from '../helpers/hub'
+import { collect, nextEvent, sleep } from '../helpers/hub'
 import { until } from '../main/launch'
 
 describe('pairing codes', () => {
@@ -78,6 +83,29 @@ describe('pairing codes', () => {
     await t.provider.shutdown()
   })
 
+  it('logs an abandoned pairing it could not wipe, and tries again', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, { phoneNumber: '34600111222' })
+    await until(() => t.fake.sockets.length === 1)
+    const first = t.fake.last()
+    first.pairDevice()
+    await until(() => t.of('pairingCode').length === 1)
+    const failure = new Error('disk full')
+    t.store.write = async () => {
+      throw failure
+    }
+    first.drop(428, 'Connection Terminated')
+    await until(() => t.fake.sockets.length === 2)
+    expect(t.log.find('Could not reset abandoned pairing credentials')).toEqual([
+      {
+        level: 'error',
+        message: 'Could not reset abandoned pairing credentials',
+        fields: { session_id: 'acct', error: failure },
+      },
+    ])
+    await t.provider.shutdown()
+  })
+
   it('asks again after a drop cut the code request short, instead of giving up', async () => {
     const t = directProvider()
     await t.provider.link(t.session, { phoneNumber: '34600111222' })
@@ -94,6 +122,51 @@ describe('pairing codes', () => {
     await until(() => t.of('pairingCode').length === 1)
     expect(t.of('disconnected')).toEqual([])
     await t.provider.shutdown()
+  })
+
+  it('asks for one code per connection, however many QRs WhatsApp rotates through', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, { phoneNumber: '34600111222' })
+    await until(() => t.fake.sockets.length === 1)
+    const phone = t.fake.last()
+    let requests = 0
+    const request = phone.requestPairingCode.bind(phone)
+    phone.requestPairingCode = async (digits) => {
+      requests += 1
+      return request(digits)
+    }
+    phone.pairDevice()
+    await until(() => t.of('pairingCode').length === 1)
+    phone.nextQr()
+    phone.nextQr()
+    await sleep(50)
+    expect(requests).toBe(1)
+    expect(t.of('pairingCode')).toHaveLength(1)
+    expect(t.of('qr')).toEqual([])
+    await t.provider.shutdown()
+  })
+
+  it('a refused code request ends the link as failed, says why, and keeps none of its creds', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, { phoneNumber: '34600111222' })
+    await until(() => t.fake.sockets.length === 1)
+    t.fake.last().pairingWorks = false
+    t.fake.last().pairDevice()
+    await until(() => t.of('disconnected').length === 1)
+    expect(t.of('disconnected')).toEqual([
+      ['failed', { message: 'WhatsApp refused the pairing code request' }],
+    ])
+    expect(t.log.find('WhatsApp refused the pairing code request')).toEqual([
+      {
+        level: 'warn',
+        message: 'WhatsApp refused the pairing code request',
+        fields: { session_id: 'acct', error: expect.any(Error) },
+      },
+    ])
+    expect(t.fake.last().live).toBe(false)
+    await sleep(50)
+    const stored = await t.store.get(CREDS_KEY)
+    expect(stored && parseCreds(stored)?.me).toBeUndefined()
   })
 
   it('a new link ignores what an abandoned attempt left in the store', async () => {
@@ -147,11 +220,67 @@ describe('QR codes as Baileys shows them', () => {
       honoured: false,
     })
     const t = directProvider({ QR_TTL_FIRST_MS: '30000', QR_TTL_MS: '10000' })
-    expect(t.log.entries.filter((e) => e.level === 'warn').map((e) => e.message)).toEqual([
-      expect.stringMatching(
-        /QR codes last 60 s then 20 s each, unless QR_TTL_FIRST_MS equals QR_TTL_MS/,
-      ),
+    expect(
+      t.log.entries.filter((e) => e.level === 'warn').map((e) => [e.message, e.fields]),
+    ).toEqual([
+      [
+        expect.stringMatching(
+          /QR codes last 60 s then 20 s each, unless QR_TTL_FIRST_MS equals QR_TTL_MS/,
+        ),
+        { qr_ttl_first_ms: 30_000, qr_ttl_ms: 10_000 },
+      ],
     ])
+  })
+
+  it('honours what Baileys can do, without a warning: one lifetime for all, or its own 60 s / 20 s', () => {
+    expect(qrTiming({ qrTtlFirstMs: 150, qrTtlMs: 150 })).toEqual({
+      qrTimeout: 150,
+      firstMs: 150,
+      laterMs: 150,
+      honoured: true,
+    })
+    expect(qrTiming({ qrTtlFirstMs: 60_000, qrTtlMs: 20_000 })).toEqual({
+      firstMs: 60_000,
+      laterMs: 20_000,
+      honoured: true,
+    })
+    // Either one off Baileys' own is not what it will do.
+    expect(qrTiming({ qrTtlFirstMs: 60_000, qrTtlMs: 10_000 }).honoured).toBe(false)
+    expect(qrTiming({ qrTtlFirstMs: 30_000, qrTtlMs: 20_000 }).honoured).toBe(false)
+    const envs: Record<string, string>[] = [{}, { QR_TTL_FIRST_MS: '150', QR_TTL_MS: '150' }]
+    for (const env of envs) {
+      expect(directProvider(env).log.entries.filter((e) => e.level === 'warn')).toEqual([])
+    }
+  })
+
+  it('stores the link a scan made at once, before WhatsApp reopens the connection', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, {})
+    await until(() => t.fake.sockets.length === 1)
+    t.fake.last().pairDevice()
+    await until(() => t.fake.last().qrs.length === 1)
+    t.fake.last().scanned()
+    await until(() => t.fake.sockets.length === 2)
+    await until(async () => (await readLinkedCreds(t.store)) !== undefined, 1000)
+    expect((await readLinkedCreds(t.store))?.me?.id).toBe('34600111222:7@s.whatsapp.net')
+    expect(t.of('authenticated')).toEqual([])
+    await t.provider.shutdown()
+  })
+
+  it('names a linked account without a name by its number', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, {})
+    await until(() => t.fake.sockets.length === 1)
+    t.fake.last().pairDevice()
+    await until(() => t.fake.last().qrs.length === 1)
+    t.fake.last().scanned({ id: '34600111222:7@s.whatsapp.net' })
+    await until(() => t.fake.sockets.length === 2)
+    t.fake.last().open({ id: '34600111222:7@s.whatsapp.net' })
+    await until(() => t.of('authenticated').length === 1)
+    expect(t.of('authenticated')[0]).toEqual([
+      { id: '34600111222@s.whatsapp.net', name: '+34600111222' },
+    ])
+    await t.provider.shutdown()
   })
 
   it('ends the link with qr_timeout after QR_MAX codes, whatever the refs', async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { StatusEvent, TimelineAck } from '../../server/protocol'
 import { directProvider, linkPhone, startBaileysHub } from '../helpers/fake-baileys'
 import { nextEvent, sleep } from '../helpers/hub'
@@ -76,6 +76,40 @@ describe('liveness of a linked Baileys connection', () => {
     t.fake.last().pairDevice()
     await sleep(300) // a QR on screen: Baileys' own QR timer runs the connection now
     expect(t.fake.sockets).toHaveLength(2)
+    await t.provider.shutdown()
+  })
+
+  it('says how long it waited in whole seconds from ten seconds up', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const t = directProvider({ HEALTH_SILENCE_MS: '10000' })
+      await t.provider.link(t.session, {})
+      expect(t.fake.sockets).toHaveLength(1)
+      await vi.advanceTimersByTimeAsync(10_000)
+      expect(t.of('reconnecting')[0]).toEqual([
+        true,
+        { message: 'WhatsApp did not send a QR code within 10 s', retryInMs: 10 },
+      ])
+      await t.provider.shutdown()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('frames from a replaced connection do not make the new one look healthy', async () => {
+    const t = directProvider({ HEALTH_SILENCE_MS: '150' })
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    phone.drop(428)
+    await until(() => t.fake.sockets.length === 3)
+    t.fake.last().open()
+    await until(() => t.of('authenticated').length === 2)
+    const stale = setInterval(() => phone.frame(), 30)
+    try {
+      await until(() => t.of('health').length === 1, 1000)
+      expect(t.of('health')[0]![0]).toBe('degraded')
+    } finally {
+      clearInterval(stale)
+    }
     await t.provider.shutdown()
   })
 

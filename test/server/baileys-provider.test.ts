@@ -10,7 +10,7 @@ import type {
   StatusEvent,
   TimelineAck,
 } from '../../server/protocol'
-import { createBaileysProvider, reconnectDelay } from '../../server/providers/baileys'
+import { bridgeLogger, createBaileysProvider, reconnectDelay } from '../../server/providers/baileys'
 import { isLinked, readLinkedCreds } from '../../server/providers/baileys-auth-store'
 import {
   directProvider,
@@ -35,6 +35,7 @@ import { silentLogger } from '../../server/logger'
 import { MemoryNamespace, recordingSink } from '../helpers/memory-store'
 import { credentialsOf, filesShowing, storedSessionIds } from '../helpers/store'
 import { until } from '../main/launch'
+import { recordingLogger } from '../helpers/logger'
 
 const hubs: TestHub[] = []
 afterEach(async () => {
@@ -621,5 +622,391 @@ describe('/metrics', () => {
     expect(text).toMatch(/^wa_link_hub_baileys_memory_entries\{kind="msg_retry"\} \d+$/m)
     expect(value('wa_link_hub_limit{name="DECRYPT_FAILURES_RESET"}')).toBe(5)
     expect(value('wa_link_hub_limit{name="SENT_MESSAGES_MAX"}')).toBe(500)
+  })
+})
+
+describe("Baileys' own log lines", () => {
+  it('reach ours from warn up, with their fields and the bindings, as "baileys: <message>"', () => {
+    const log = recordingLogger()
+    const baileys = bridgeLogger(log.logger, 'warn', { session_id: 'acct' })
+    baileys.trace({ a: 1 }, 'trace line')
+    baileys.debug({ a: 1 }, 'debug line')
+    baileys.info({ a: 1 }, 'info line')
+    baileys.warn({ key: 'k1' }, 'warn line')
+    baileys.error({ err: 'bad' }, 'error line')
+    expect(log.entries).toEqual([
+      { level: 'warn', message: 'baileys: warn line', fields: { session_id: 'acct', key: 'k1' } },
+      {
+        level: 'error',
+        message: 'baileys: error line',
+        fields: { session_id: 'acct', err: 'bad' },
+      },
+    ])
+  })
+
+  it('take a lone string as the message, and name an object without one "baileys"', () => {
+    const log = recordingLogger()
+    const baileys = bridgeLogger(log.logger, 'warn', { session_id: 'acct' })
+    baileys.warn('just text')
+    baileys.error({ code: 7 })
+    expect(log.entries).toEqual([
+      { level: 'warn', message: 'baileys: just text', fields: { session_id: 'acct' } },
+      { level: 'error', message: 'baileys: baileys', fields: { session_id: 'acct', code: 7 } },
+    ])
+  })
+
+  it('from a socket: warnings with the account; debug lines only with DEBUG, never trace', async () => {
+    for (const debug of [false, true]) {
+      const t = directProvider(debug ? { DEBUG: 'true' } : {})
+      await t.provider.link(t.session, {})
+      await until(() => t.fake.sockets.length === 1)
+      const baileys = t.fake.last().config.logger!
+      baileys.trace({ n: 1 }, 'noise')
+      baileys.debug({ n: 2 }, 'detail')
+      baileys.warn({ n: 3 }, 'trouble')
+      const mine = ['baileys: noise', 'baileys: detail', 'baileys: trouble']
+      expect(
+        t.log.entries
+          .filter((e) => mine.includes(e.message))
+          .map((e) => [e.level, e.message, e.fields]),
+      ).toEqual([
+        ...(debug ? [['debug', 'baileys: detail', { session_id: 'acct', n: 2 }]] : []),
+        ['warn', 'baileys: trouble', { session_id: 'acct', n: 3 }],
+      ])
+      await t.provider.shutdown()
+    }
+  })
+})
+
+describe('sending, directly', () => {
+  it('a send lost with the connection (408) may be retried; any other failure is logged as refused', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    const send = () => t.provider.sendMessage('acct', '34600000001', 'hola')
+    phone.sendFails = new Boom('Connection Lost', { statusCode: DisconnectReason.connectionLost })
+    await expect(send()).rejects.toMatchObject({ code: 'not_authenticated' })
+    expect(t.log.find('WhatsApp did not accept a message')).toEqual([])
+    const refused = new Error('a plain error, without a status')
+    phone.sendFails = refused
+    await expect(send()).rejects.toMatchObject({
+      code: 'provider_error',
+      message: 'WhatsApp did not accept the message',
+    })
+    expect(t.log.find('WhatsApp did not accept a message')).toEqual([
+      {
+        level: 'error',
+        message: 'WhatsApp did not accept a message',
+        fields: { session_id: 'acct', error: refused },
+      },
+    ])
+    await t.provider.shutdown()
+  })
+
+  it('fails a send WhatsApp did not confirm with an id and the message', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    const unconfirmed = { code: 'provider_error', message: 'WhatsApp did not confirm the message' }
+    phone.sendMessage = async () => undefined
+    await expect(t.provider.sendMessage('acct', '34600000001', 'hola')).rejects.toMatchObject(
+      unconfirmed,
+    )
+    phone.sendMessage = async (jid) =>
+      ({ key: { id: 'OUT9', remoteJid: jid, fromMe: true } }) as Awaited<
+        ReturnType<FakeWASocket['sendMessage']>
+      >
+    await expect(t.provider.sendMessage('acct', '34600000001', 'hola')).rejects.toMatchObject(
+      unconfirmed,
+    )
+    await t.provider.shutdown()
+  })
+})
+
+describe('closing and logging out, directly', () => {
+  it('closing or logging out an account it does not have does nothing, and does not fail', async () => {
+    const t = directProvider()
+    await expect(t.provider.close('nobody')).resolves.toBeUndefined()
+    await expect(t.provider.logout('nobody')).resolves.toBeUndefined()
+    expect(t.calls).toEqual([])
+  })
+
+  it('logs out offline without asking WhatsApp, saying why at debug', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    phone.drop(DisconnectReason.connectionLost)
+    await until(() => t.of('reconnecting').length === 1)
+    await t.provider.logout('acct')
+    expect(t.fake.sockets.map((s) => s.logoutCalls)).toEqual(t.fake.sockets.map(() => 0))
+    expect(t.fake.live()).toEqual([])
+    expect(t.log.find('WhatsApp did not hear the logout; ending the connection')).toEqual([
+      {
+        level: 'debug',
+        message: 'WhatsApp did not hear the logout; ending the connection',
+        fields: {
+          session_id: 'acct',
+          error: expect.objectContaining({ message: 'not connected' }),
+        },
+      },
+    ])
+  })
+
+  it('an online logout is ours: the provider reports no remote logout and does not reconnect', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    const calls = t.calls.length
+    await t.provider.logout('acct')
+    expect(phone.logoutCalls).toBe(1)
+    await sleep(100)
+    expect(t.calls).toHaveLength(calls)
+    expect(t.fake.last()).toBe(phone)
+    expect(phone.live).toBe(false)
+  })
+
+  it('does not announce a link closed while its credentials were being written', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, {})
+    await until(() => t.fake.sockets.length === 1)
+    t.fake.last().pairDevice()
+    await until(() => t.fake.last().qrs.length === 1)
+    t.fake.last().scanned()
+    await until(() => t.fake.sockets.length === 2)
+    t.store.hold() // the disk is slow from here on
+    t.fake.last().open()
+    await sleep(20)
+    const closed = t.provider.close('acct')
+    await sleep(20)
+    t.store.release()
+    await closed
+    await sleep(50)
+    expect(t.of('authenticated')).toEqual([])
+  })
+
+  it('logs a link the hub could not confirm', async () => {
+    const t = directProvider()
+    const failure = new Error('the hub could not record it')
+    t.session.sink.authenticated = async () => {
+      throw failure
+    }
+    await t.provider.link(t.session, {})
+    await until(() => t.fake.sockets.length === 1)
+    t.fake.last().pairDevice()
+    await until(() => t.fake.last().qrs.length === 1)
+    t.fake.last().scanned()
+    await until(() => t.fake.sockets.length === 2)
+    t.fake.last().open()
+    await until(() => t.log.find('Could not confirm a WhatsApp link').length === 1)
+    expect(t.log.find('Could not confirm a WhatsApp link')[0]).toMatchObject({
+      level: 'error',
+      fields: { session_id: 'acct', error: failure },
+    })
+    await t.provider.shutdown()
+  })
+
+  it('closing does not wait long for a socket that never reports its close', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    phone.end = () => new Promise<void>(() => {})
+    const started = Date.now()
+    await t.provider.close('acct')
+    expect(Date.now() - started).toBeLessThan(3000)
+  })
+})
+
+describe('linking again and resuming', () => {
+  it('a new link replaces a linked account: its socket ends first, the new one starts fresh', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    await t.provider.link(t.session, {})
+    await until(() => t.fake.sockets.length === 3)
+    expect(phone.live).toBe(false)
+    expect(t.fake.maxLive()).toBe(1)
+    expect(t.fake.last().config.auth.creds.me).toBeUndefined()
+    await t.provider.shutdown()
+  })
+
+  it('resuming a connected account keeps its socket and announces it again', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    await t.provider.resume(t.session)
+    await until(() => t.of('authenticated').length === 2)
+    expect(t.of('authenticated')[1]).toEqual([{ id: '34600111222@s.whatsapp.net', name: 'Ana' }])
+    expect(t.fake.sockets).toHaveLength(2)
+    expect(phone.live).toBe(true)
+    await t.provider.shutdown()
+  })
+
+  it('resuming an account that is reconnecting reports it reconnecting, on the same socket', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    phone.drop(DisconnectReason.connectionLost)
+    await until(() => t.fake.sockets.length === 3)
+    const before = t.of('reconnecting').length
+    await t.provider.resume(t.session)
+    expect(t.of('reconnecting').slice(before)).toEqual([[true]])
+    expect(t.of('authenticated')).toHaveLength(1)
+    expect(t.fake.sockets).toHaveLength(3)
+    expect(t.fake.last().live).toBe(true)
+    await t.provider.shutdown()
+  })
+
+  it('resuming an account without stored credentials fails it, with no socket', async () => {
+    const t = directProvider()
+    await t.provider.resume(t.session)
+    expect(t.of('disconnected')).toEqual([
+      ['failed', { message: 'stored WhatsApp credentials are missing' }],
+    ])
+    expect(t.fake.sockets).toEqual([])
+  })
+})
+
+describe('without metrics', () => {
+  it('links, logs credential writes that fail, and resets peers all the same', async () => {
+    const fake = fakeBaileys()
+    const log = recordingLogger()
+    const provider = createBaileysProvider(
+      {
+        config: loadConfig({ WA_PROVIDER: 'baileys', DECRYPT_FAILURES_RESET: '2' }),
+        logger: log.logger,
+      },
+      {
+        makeSocket: fake.makeSocket,
+        versionLookups: STUB_VERSIONS,
+        backoff: { initialMs: 10, maxMs: 40, stableMs: 1000 },
+      },
+    )
+    const store = new MemoryNamespace()
+    const sink = recordingSink()
+    const phone = await linkPhone(provider, fake, { id: 'bare', store, sink }, sink.calls)
+    for (let i = 0; i < 2; i++) {
+      phone.undecryptable({ id: `BAD${i}`, author: '7777:2@lid', error: 'Bad MAC' })
+    }
+    await until(
+      () =>
+        log.find('Dropped the encryption sessions with a peer after repeated decryption failures')
+          .length === 1,
+    )
+    const failure = new Error('disk full')
+    store.write = async () => {
+      throw failure
+    }
+    phone.ev.emit('creds.update', {})
+    await until(() => log.find('Could not save WhatsApp credentials').length === 1)
+    expect(log.find('Could not save WhatsApp credentials')[0]).toMatchObject({
+      level: 'error',
+      fields: { session_id: 'bare', error: failure },
+    })
+    await provider.shutdown()
+  })
+})
+
+describe('gauges', () => {
+  it('read zero, never NaN, for an account still linking', async () => {
+    const t = directProvider()
+    await t.provider.link(t.session, {})
+    await until(() => t.fake.sockets.length === 1)
+    const gauges = t.counted.gauges()
+    expect(gauges.credentials()).toEqual({ entries: 0, bytes: 0 })
+    const memory = gauges.memory()
+    expect(Object.keys(memory)).toEqual(
+      expect.arrayContaining([
+        'user_devices',
+        'call_offer',
+        'placeholder_resend',
+        'signal_keys',
+        'sent_messages',
+      ]),
+    )
+    for (const value of Object.values(memory)) expect(Number.isFinite(value)).toBe(true)
+    await t.provider.shutdown()
+  })
+})
+
+describe('received messages, directly', () => {
+  it('a message the hub fails to take is logged, and the next one still goes out', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    const failure = new Error('the hub could not take it')
+    const message = t.session.sink.message
+    t.session.sink.message = (incoming) => {
+      if (incoming.text === 'first') throw failure
+      message(incoming)
+    }
+    phone.receive([
+      textMessage('34600000001@s.whatsapp.net', 'first'),
+      textMessage('34600000001@s.whatsapp.net', 'second'),
+    ])
+    await until(() => t.of('message').length === 1)
+    expect(t.of('message')[0]![0]).toMatchObject({ text: 'second' })
+    expect(t.log.find('Could not report an incoming message')).toEqual([
+      {
+        level: 'warn',
+        message: 'Could not report an incoming message',
+        fields: { session_id: 'acct', error: failure },
+      },
+    ])
+    await t.provider.shutdown()
+  })
+
+  it('reports nothing more once the account is closed, even a message that was on its way', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    let answer: (pn: string | null) => void = () => {}
+    phone.signalRepository.lidMapping.getPNForLID = () =>
+      new Promise((resolve) => {
+        answer = resolve
+      })
+    phone.receive([textMessage('123456789@lid', 'late')])
+    await sleep(20)
+    await t.provider.close('acct')
+    answer('34600000002:3@s.whatsapp.net')
+    await sleep(50)
+    expect(t.of('message')).toEqual([])
+  })
+})
+
+describe('drops, directly', () => {
+  it('reports the code and reason of a drop and when it retries, and logs the close at debug', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    phone.drop(DisconnectReason.unavailableService, 'Service Unavailable')
+    await until(() => t.of('reconnecting').length === 1)
+    expect(t.of('reconnecting')[0]).toEqual([
+      true,
+      { code: 503, message: 'Service Unavailable', retryInMs: 10 },
+    ])
+    expect(t.log.find('WhatsApp connection closed').at(-1)).toEqual({
+      level: 'debug',
+      message: 'WhatsApp connection closed',
+      fields: { session_id: 'acct', code: 503, reason: 'Service Unavailable' },
+    })
+    await t.provider.shutdown()
+  })
+
+  it('looks the WhatsApp Web version up again for a 405, not for every drop', async () => {
+    let clock = 1_760_000_000_000
+    const t = directProvider({}, { now: () => clock })
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    const lookups = () => t.counted.counts['version:wa_web']
+    expect(lookups()).toBe(1)
+    clock += 60_000 // lookups may run again from now on
+    phone.drop(DisconnectReason.connectionLost)
+    await until(() => t.fake.sockets.length === 3)
+    expect(lookups()).toBe(1)
+    t.fake.last().drop(405, 'Connection Failure')
+    await until(() => t.fake.sockets.length === 4)
+    expect(lookups()).toBe(2)
+    await t.provider.shutdown()
+  })
+
+  it('a close without a cause is a drop like any other', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    phone.ev.emit('connection.update', { connection: 'close' })
+    await until(() => t.of('reconnecting').length === 1)
+    expect(t.of('reconnecting')[0]).toEqual([
+      true,
+      { code: undefined, message: 'connection closed', retryInMs: 10 },
+    ])
+    await until(() => t.fake.sockets.length === 3)
+    await t.provider.shutdown()
   })
 })

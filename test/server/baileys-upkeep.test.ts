@@ -19,6 +19,7 @@ import { BoundedCache } from '../../server/providers/baileys-caches'
 import {
   PRE_KEY_MIN_AGE_MS,
   PRE_KEYS_KEPT_NEWEST,
+  UPKEEP_EVERY_MS,
   UPKEEP_KEY,
   upkeepCredentials,
 } from '../../server/providers/baileys-upkeep'
@@ -337,7 +338,82 @@ describe('credential store upkeep', () => {
   })
 })
 
+describe('when the upkeep runs', () => {
+  it('once per UPKEEP_EVERY_MS, however often the account reconnects, counting nothing it did not prune', async () => {
+    let clock = 1_760_000_000_000
+    const t = directProvider({}, { now: () => clock })
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    const upkeeps = () => t.log.find('WhatsApp credential store').length
+    expect(upkeeps()).toBe(1) // before the connection that followed the scan
+    phone.drop(428)
+    await until(() => t.fake.sockets.length === 3)
+    expect(upkeeps()).toBe(1)
+    clock += UPKEEP_EVERY_MS
+    t.fake.last().drop(428)
+    await until(() => t.fake.sockets.length === 4)
+    expect(upkeeps()).toBe(2)
+    expect(Object.keys(t.counted.counts).filter((name) => name.startsWith('pruned:'))).toEqual([])
+    await t.provider.shutdown()
+  })
+
+  it('that fails is logged, and the account connects all the same', async () => {
+    const t = directProvider()
+    await linkPhone(t.provider, t.fake, t.session, t.calls)
+    await t.provider.shutdown()
+    const failure = new Error('disk error')
+    t.store.usage = async () => {
+      throw failure
+    }
+    const later = directProvider()
+    await later.provider.resume({ ...later.session, store: t.store })
+    await until(() => later.fake.sockets.length === 1)
+    expect(later.log.find('Could not tidy the WhatsApp credential store')).toEqual([
+      {
+        level: 'warn',
+        message: 'Could not tidy the WhatsApp credential store',
+        fields: { session_id: 'acct', error: failure },
+      },
+    ])
+    await later.provider.shutdown()
+  })
+})
+
 describe('the credentials backup (creds.bak)', () => {
+  it('a verified backup is not worth a warning', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    phone.drop(428)
+    await until(() => t.fake.sockets.length === 3)
+    expect(t.log.entries.filter((e) => e.level === 'warn')).toEqual([])
+    await t.provider.shutdown()
+  })
+
+  it('warns, and reconnects all the same, when the backup cannot be read back or taken', async () => {
+    const t = directProvider()
+    const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
+    const get = t.store.get.bind(t.store)
+    const failure = new Error('disk error')
+    let backup: 'missing' | 'failing' = 'missing'
+    t.store.get = async (key) => {
+      if (key !== CREDS_BACKUP_KEY) return get(key)
+      if (backup === 'failing') throw failure
+      return undefined
+    }
+    phone.drop(428)
+    await until(() => t.fake.sockets.length === 3)
+    backup = 'failing'
+    t.fake.last().drop(428)
+    await until(() => t.fake.sockets.length === 4)
+    expect(
+      t.log.entries.filter((e) => e.level === 'warn').map((e) => [e.message, e.fields]),
+    ).toEqual([
+      ['The WhatsApp credentials backup was not verified', { session_id: 'acct' }],
+      ['Could not back up the WhatsApp credentials', { session_id: 'acct', error: failure }],
+      ['The WhatsApp credentials backup was not verified', { session_id: 'acct' }],
+    ])
+    await t.provider.shutdown()
+  })
+
   it('is taken, verified, before each reconnect of a linked account', async () => {
     const t = directProvider()
     const phone = await linkPhone(t.provider, t.fake, t.session, t.calls)
