@@ -493,14 +493,15 @@ export function directProvider(
   return { provider, fake, config, store, session, ...recorder, log, counted }
 }
 
-/** Links `session` the way a real phone does (QR, scan, 515, reopen); resolves once announced. */
-export async function linkPhone(
+/**
+ * Starts linking `session` and scans its first QR the way a real phone does (QR, scan, 515):
+ * resolves with the socket Baileys reopens, not open yet.
+ */
+export async function scanPhone(
   provider: WhatsAppProvider,
   fake: ReturnType<typeof fakeBaileys>,
   session: ProviderSession,
-  calls: { method: keyof SessionSink }[],
 ): Promise<FakeWASocket> {
-  const announced = calls.filter((call) => call.method === 'authenticated').length
   const before = fake.sockets.length
   await provider.link(session, {})
   await until(() => fake.sockets.length === before + 1)
@@ -509,9 +510,21 @@ export async function linkPhone(
   await until(() => first.qrs.length === 1)
   first.scanned()
   await until(() => fake.sockets.length === before + 2)
-  fake.last().open()
-  await until(() => calls.filter((call) => call.method === 'authenticated').length > announced)
   return fake.last()
+}
+
+/** Links `session` the way a real phone does (QR, scan, 515, reopen); resolves once announced. */
+export async function linkPhone(
+  provider: WhatsAppProvider,
+  fake: ReturnType<typeof fakeBaileys>,
+  session: ProviderSession,
+  calls: { method: keyof SessionSink }[],
+): Promise<FakeWASocket> {
+  const announced = calls.filter((call) => call.method === 'authenticated').length
+  const reopened = await scanPhone(provider, fake, session)
+  reopened.open()
+  await until(() => calls.filter((call) => call.method === 'authenticated').length > announced)
+  return reopened
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   useStoreAuthState,
 } from '../../server/providers/baileys-auth-store'
 import { silentLogger } from '../../server/logger'
-import { directProvider, startBaileysHub } from '../helpers/fake-baileys'
+import { directProvider, scanPhone, startBaileysHub } from '../helpers/fake-baileys'
 import { collect, nextEvent, sleep } from '../helpers/hub'
 import { until } from '../main/launch'
 
@@ -255,12 +255,7 @@ describe('QR codes as Baileys shows them', () => {
 
   it('stores the link a scan made at once, before WhatsApp reopens the connection', async () => {
     const t = directProvider()
-    await t.provider.link(t.session, {})
-    await until(() => t.fake.sockets.length === 1)
-    t.fake.last().pairDevice()
-    await until(() => t.fake.last().qrs.length === 1)
-    t.fake.last().scanned()
-    await until(() => t.fake.sockets.length === 2)
+    await scanPhone(t.provider, t.fake, t.session)
     await until(async () => (await readLinkedCreds(t.store)) !== undefined, 1000)
     expect((await readLinkedCreds(t.store))?.me?.id).toBe('34600111222:7@s.whatsapp.net')
     expect(t.of('authenticated')).toEqual([])

@@ -16,6 +16,7 @@ import {
   directProvider,
   fakeBaileys,
   linkPhone,
+  scanPhone,
   startBaileysHub,
   STUB_VERSIONS,
   textMessage,
@@ -763,12 +764,7 @@ describe('closing and logging out, directly', () => {
 
   it('does not announce a link closed while its credentials were being written', async () => {
     const t = directProvider()
-    await t.provider.link(t.session, {})
-    await until(() => t.fake.sockets.length === 1)
-    t.fake.last().pairDevice()
-    await until(() => t.fake.last().qrs.length === 1)
-    t.fake.last().scanned()
-    await until(() => t.fake.sockets.length === 2)
+    await scanPhone(t.provider, t.fake, t.session)
     t.store.hold() // the disk is slow from here on
     t.fake.last().open()
     await sleep(20)
@@ -786,12 +782,7 @@ describe('closing and logging out, directly', () => {
     t.session.sink.authenticated = async () => {
       throw failure
     }
-    await t.provider.link(t.session, {})
-    await until(() => t.fake.sockets.length === 1)
-    t.fake.last().pairDevice()
-    await until(() => t.fake.last().qrs.length === 1)
-    t.fake.last().scanned()
-    await until(() => t.fake.sockets.length === 2)
+    await scanPhone(t.provider, t.fake, t.session)
     t.fake.last().open()
     await until(() => t.log.find('Could not confirm a WhatsApp link').length === 1)
     expect(t.log.find('Could not confirm a WhatsApp link')[0]).toMatchObject({
