@@ -53,7 +53,9 @@ async function storeWithPreKeys(count: number, marks: unknown[] | undefined) {
     (await store.keys(authKey('pre-key', '')))
       .map((key) => Number(key.slice('pre-key-'.length)))
       .sort((a, b) => a - b)
-  return { store, auth, keys, preKeyIds }
+  /** One upkeep pass over this store at time `now`. */
+  const upkeep = (now: number) => upkeepCredentials({ store, keys, creds: auth.state.creds, now })
+  return { store, auth, keys, preKeyIds, upkeep }
 }
 
 describe('credential store upkeep', () => {
@@ -65,12 +67,7 @@ describe('credential store upkeep', () => {
       { at: now - 10 * DAY, nextPreKeyId: 19_000 },
     ])
     await s.keys.get('pre-key', ['1', '20000']) // both cached now
-    const result = await upkeepCredentials({
-      store: s.store,
-      keys: s.keys,
-      creds: s.auth.state.creds,
-      now,
-    })
+    const result = await s.upkeep(now)
     expect(result.pruned.preKeys).toBe(14_999)
     const left = await s.preKeyIds()
     expect(left[0]).toBe(15_000) // minted less than 30 days ago: a peer may still hold it
@@ -84,12 +81,7 @@ describe('credential store upkeep', () => {
 
   it('keeps the newest pre-keys however old the counter notes are', async () => {
     const s = await storeWithPreKeys(20_000, [{ at: now - 90 * DAY, nextPreKeyId: 19_990 }])
-    const result = await upkeepCredentials({
-      store: s.store,
-      keys: s.keys,
-      creds: s.auth.state.creds,
-      now,
-    })
+    const result = await s.upkeep(now)
     const left = await s.preKeyIds()
     expect(left).toHaveLength(PRE_KEYS_KEPT_NEWEST)
     expect(left[0]).toBe(20_001 - PRE_KEYS_KEPT_NEWEST)
@@ -98,12 +90,7 @@ describe('credential store upkeep', () => {
 
   it('prunes nothing until its notes prove keys are older than the minimum age, then notes the counter', async () => {
     const s = await storeWithPreKeys(3000, [{ at: now - 5 * DAY, nextPreKeyId: 2000 }])
-    const result = await upkeepCredentials({
-      store: s.store,
-      keys: s.keys,
-      creds: s.auth.state.creds,
-      now,
-    })
+    const result = await s.upkeep(now)
     expect(result.pruned.preKeys).toBe(0)
     expect(await s.preKeyIds()).toHaveLength(3000)
     const notes = JSON.parse((await s.store.get(UPKEEP_KEY))!.toString()) as { marks: unknown[] }
@@ -113,12 +100,7 @@ describe('credential store upkeep', () => {
     ])
     // Thirty days after the counter read 3001, keys below it are that old; the newest stay.
     const later = now + PRE_KEY_MIN_AGE_MS
-    const next = await upkeepCredentials({
-      store: s.store,
-      keys: s.keys,
-      creds: s.auth.state.creds,
-      now: later,
-    })
+    const next = await s.upkeep(later)
     expect(next.pruned.preKeys).toBe(3000 - PRE_KEYS_KEPT_NEWEST)
     expect(await s.preKeyIds()).toHaveLength(PRE_KEYS_KEPT_NEWEST)
   })
@@ -127,12 +109,7 @@ describe('credential store upkeep', () => {
     const s = await storeWithPreKeys(10, [])
     for (let day = 0; day < 200; day++) {
       s.auth.state.creds.nextPreKeyId += 5
-      await upkeepCredentials({
-        store: s.store,
-        keys: s.keys,
-        creds: s.auth.state.creds,
-        now: now + day * DAY,
-      })
+      await s.upkeep(now + day * DAY)
     }
     const notes = JSON.parse((await s.store.get(UPKEEP_KEY))!.toString()) as { marks: unknown[] }
     expect(notes.marks.length).toBeLessThanOrEqual(PRE_KEY_MIN_AGE_MS / DAY + 1)
@@ -140,10 +117,8 @@ describe('credential store upkeep', () => {
 
   it('starts its counter notes at the first upkeep: thirty days on, the keys minted before go', async () => {
     const s = await storeWithPreKeys(3000, undefined)
-    const upkeepAt = (at: number) =>
-      upkeepCredentials({ store: s.store, keys: s.keys, creds: s.auth.state.creds, now: at })
-    expect((await upkeepAt(now)).pruned.preKeys).toBe(0)
-    expect((await upkeepAt(now + PRE_KEY_MIN_AGE_MS)).pruned.preKeys).toBe(
+    expect((await s.upkeep(now)).pruned.preKeys).toBe(0)
+    expect((await s.upkeep(now + PRE_KEY_MIN_AGE_MS)).pruned.preKeys).toBe(
       3000 - PRE_KEYS_KEPT_NEWEST,
     )
   })
@@ -158,12 +133,7 @@ describe('credential store upkeep', () => {
       { at: now - 35 * DAY, nextPreKeyId: 2.5 },
       { at: now - 33 * DAY },
     ])
-    const result = await upkeepCredentials({
-      store: s.store,
-      keys: s.keys,
-      creds: s.auth.state.creds,
-      now,
-    })
+    const result = await s.upkeep(now)
     // The newest good reading past the minimum age (40 days ago, counter 1000) sets the cut.
     expect(result.pruned.preKeys).toBe(999)
     expect((await s.preKeyIds())[0]).toBe(1000)
@@ -173,12 +143,7 @@ describe('credential store upkeep', () => {
     const s = await storeWithPreKeys(10, undefined)
     for (let hour = 0; hour <= 72; hour++) {
       s.auth.state.creds.nextPreKeyId += 1
-      await upkeepCredentials({
-        store: s.store,
-        keys: s.keys,
-        creds: s.auth.state.creds,
-        now: now + hour * 3600_000,
-      })
+      await s.upkeep(now + hour * 3600_000)
     }
     const notes = JSON.parse((await s.store.get(UPKEEP_KEY))!.toString()) as { marks: unknown[] }
     // Three days of hourly reconnects: a reading at the start and about one a day after.
@@ -195,12 +160,7 @@ describe('credential store upkeep', () => {
       sizes.push(list.length)
       return write(list)
     }
-    const result = await upkeepCredentials({
-      store: s.store,
-      keys: s.keys,
-      creds: s.auth.state.creds,
-      now,
-    })
+    const result = await s.upkeep(now)
     expect(result.pruned.preKeys).toBe(2999)
     expect(await s.preKeyIds()).toHaveLength(5000 - 2999)
     // DELETE_BATCH: one write never carries tens of thousands of files.
