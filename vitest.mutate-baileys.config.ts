@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import { SESSION_AND_PROVIDER_SUITES } from './vitest.mutate.config'
 
 /**
  * `npm run mutate:baileys` (stryker.baileys.config.mjs): the Baileys provider's files against the
@@ -11,19 +12,10 @@ export default defineConfig({
   test: {
     name: 'server',
     environment: 'node',
-    include: [
-      'test/server/baileys-auth-store-validation.test.ts',
-      'test/server/baileys-auth-store.test.ts',
-      'test/server/baileys-decrypt.test.ts',
-      'test/server/baileys-lid.test.ts',
-      'test/server/baileys-linking.test.ts',
-      'test/server/baileys-liveness.test.ts',
-      'test/server/baileys-messages.test.ts',
-      'test/server/baileys-provider.test.ts',
-      'test/server/baileys-retries.test.ts',
-      'test/server/baileys-upkeep.test.ts',
-      'test/server/baileys-version.test.ts',
-    ],
+    // The Baileys suites of the full run's list, so the two cannot drift apart.
+    include: SESSION_AND_PROVIDER_SUITES.filter((suite) =>
+      suite.startsWith('test/server/baileys-'),
+    ),
     testTimeout: 5000,
   },
 })

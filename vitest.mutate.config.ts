@@ -11,7 +11,7 @@ import { defineConfig } from 'vitest/config'
  * slowest suites that wait in real time (account health's silences, Baileys' one socket per
  * account): the same code is covered by liveness.test.ts and baileys-provider.test.ts.
  */
-const SESSION_AND_PROVIDER_SUITES = [
+export const SESSION_AND_PROVIDER_SUITES = [
   'test/server/baileys-auth-store-validation.test.ts',
   'test/server/baileys-auth-store.test.ts',
   'test/server/baileys-decrypt.test.ts',
