@@ -7,7 +7,8 @@
  * fresh child process, driven by the same load generator from this process, on the same machine.
  * Prints one table and a `BENCH {json}` line per row. `--smoke` runs every workload tiny, in
  * seconds (part of `npm test`, so this script cannot rot). `--only=max-rate,fanout,fleet` picks
- * workloads; `--timeline` adds per-second figures of each connect workload;
+ * workloads; `--timeline` adds per-second figures of each connect workload (`--timeline=100`: per
+ * 100 ms);
  * `--hub-args="--cpu-prof --cpu-prof-dir=prof"` passes Node options to the hub processes.
  */
 import { spawnSync } from 'node:child_process'
@@ -30,6 +31,7 @@ import {
 import {
   sleep,
   startServer,
+  type Counts,
   type ServerHandle,
   type ServerKind,
   type StartOptions,
@@ -51,7 +53,11 @@ const HUB_ARGS =
     ?.slice('--hub-args='.length)
     .split(' ')
     .filter(Boolean) ?? []
-const TIMELINE = process.argv.includes('--timeline')
+/** `--timeline` (per second) or `--timeline=100` (per 100 ms): p50/p99 of the clients due in each. */
+const TIMELINE_MS = ((arg) =>
+  arg === undefined ? undefined : arg === '--timeline' ? 1000 : Number(arg.split('=')[1]))(
+  process.argv.find((arg) => arg === '--timeline' || arg.startsWith('--timeline=')),
+)
 /** RSS is read once it stopped falling over this many 2 s samples (one in a smoke run). */
 const SETTLE_SAMPLES = SMOKE ? 1 : 3
 const HOLD_TARGET = 10_000
@@ -227,25 +233,42 @@ function measure(arrivals: { results: Outcome[]; began: number; windowMs: number
 }
 
 /**
- * `--timeline`: connect and get_qr p50/p99 of the clients due in each second of a workload, to see
- * when the tail happened (a cold start, a GC, steady overload). Not part of the table.
+ * `--timeline`: connect and get_qr p50/p99 of the clients due in each second (or each `--timeline=ms`)
+ * of a workload, to see when the tail happened (a cold start, a GC, steady overload). Not part of the
+ * table.
  */
 function printTimeline(title: string, arrivals: { results: Outcome[]; began: number }) {
-  const seconds = new Map<number, Outcome[]>()
+  const step = TIMELINE_MS!
+  const bins = new Map<number, Outcome[]>()
   for (const outcome of arrivals.results) {
-    const second = Math.floor((outcome.dueAt - arrivals.began) / 1000)
-    const due = seconds.get(second) ?? []
+    const bin = Math.floor((outcome.dueAt - arrivals.began) / step)
+    const due = bins.get(bin) ?? []
     due.push(outcome)
-    seconds.set(second, due)
+    bins.set(bin, due)
   }
-  console.log(`timeline ${title}: second, clients, connect p50/p99, get_qr p50/p99 (ms)`)
-  for (const [second, outcomes] of seconds) {
+  console.log(`timeline ${title}: from second, clients, connect p50/p99, get_qr p50/p99 (ms)`)
+  for (const [bin, outcomes] of bins) {
+    const second = Math.round(bin * step) / 1000
     const connect = summarize(outcomes.map((o) => o.connectMs ?? Infinity))
     const qr = summarize(outcomes.map((o) => o.qrMs ?? Infinity))
     console.log(
       `  ${second}  ${outcomes.length}  ${figure(connect.p50)}/${figure(connect.p99)}  ${figure(qr.p50)}/${figure(qr.p99)}`,
     )
   }
+}
+
+/**
+ * Waits (30 s at most) until the server holds no client and no session: the clients have gone and
+ * idle cleanup removed their sessions (SESSION_IDLE_MS=5000 in the benchmark).
+ */
+async function drained(server: ServerHandle): Promise<Counts> {
+  const deadline = performance.now() + 30_000
+  let counts = await server.counts()
+  while ((counts.sessions > 0 || counts.clients > 0) && performance.now() < deadline) {
+    await sleep(500)
+    counts = await server.counts()
+  }
+  return counts
 }
 
 const start = (kind: ServerKind, options: StartOptions = {}) =>
@@ -316,6 +339,11 @@ interface ConnectSpec {
   clients: number
   ratePerS: number
   kind?: 'target' | 'stretch' | 'reference'
+  /**
+   * The same process first takes this many seconds of the same arrivals (not measured); their
+   * clients leave and their sessions are swept before the measured run: a hub in service.
+   */
+  warmUpSeconds?: number
   /** Judges the hub's row; returns the target's text and whether it was met. */
   judge?: (m: ReturnType<typeof measure>, perClientKb: number) => boolean
   target: string
@@ -329,6 +357,15 @@ async function connectWorkload(spec: ConnectSpec) {
   for (const kind of ['hub', 'bare'] as const) {
     const server = await start(kind, { qrPayload })
     try {
+      if (spec.warmUpSeconds) {
+        const warmUp = await arrive(
+          Math.round(spec.ratePerS * spec.warmUpSeconds),
+          spec.ratePerS,
+          (index, dueAt) => qrClient(spec.generator, server, freshSessionId(index), dueAt),
+        )
+        for (const outcome of warmUp.results) outcome.close()
+        await drained(server)
+      }
       const idle = await server.sample(true)
       await server.resetUsage()
       const [arrivals, genCpu, cpuWait] = await measured(() =>
@@ -340,7 +377,7 @@ async function connectWorkload(spec: ConnectSpec) {
       const usage = await server.usage()
       for (const outcome of arrivals.results) outcome.close()
       const m = measure(arrivals)
-      if (TIMELINE) printTimeline(`${spec.workload} ${kind}`, arrivals)
+      if (TIMELINE_MS) printTimeline(`${spec.workload} ${kind}`, arrivals)
       const perClientKb = Math.round(((loaded.rss - idle.rss) / spec.clients / 1024) * 10) / 10
       const reference = referenceOf(kind)
       report({
@@ -462,13 +499,7 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         const dropped = arrivals.results.filter((o) => o.dropped).length
         const heldRss = (await server.sample(true)).rss
         for (const outcome of arrivals.results) outcome.close()
-        // Idle cleanup removes the sessions once nobody subscribes (SESSION_IDLE_MS=5000 here).
-        const deadline = performance.now() + 30_000
-        let counts = await server.counts()
-        while ((counts.sessions > 0 || counts.clients > 0) && performance.now() < deadline) {
-          await sleep(500)
-          counts = await server.counts()
-        }
+        const counts = await drained(server)
         // V8 gives committed heap pages back to the OS only after a quiet spell (its memory
         // reducer, which acts in steps seconds apart): read RSS once it has not fallen by more
         // than 1 MB for 6 s (30 s at most).
@@ -935,6 +966,18 @@ async function main(): Promise<void> {
         target: `answered/s >= 95 % of ${rate}/s; get_qr p99 <= ${p99} ms; connect p99 <= 100 ms`,
         judge: (m) => m.answeredPerS >= 0.95 * rate && m.qr.p99 <= p99 && m.connect.p99 <= 100,
       })
+    // The same once the hub is in service: it has taken 4 s of the same load and seen it leave.
+    // Shows what of the row above is the cold start (code not yet optimized, the render thread
+    // not yet started) and what the hub does at that rate once running.
+    await connectWorkload({
+      workload: `max-rate ${SMOKE ? 100 : 600} warm`,
+      generator: 'lean',
+      clients: Math.round((SMOKE ? 100 : 600) * seconds),
+      ratePerS: SMOKE ? 100 : 600,
+      warmUpSeconds: SMOKE ? 0.5 : 4,
+      kind: 'reference',
+      target: 'reference: the same on a hub in service (after 4 s of the same load)',
+    })
     // Issue #13's set-up: socket.io-client at the target rate. Shows what the generator costs.
     await connectWorkload({
       workload: `max-rate ${SMOKE ? 100 : 600}`,

@@ -23,7 +23,7 @@ describe('npm run bench (smoke)', () => {
   it('runs every workload on the hub and the bare server, and reports each as a row', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'bench/run.ts', '--smoke', '--timeline'],
+      ['--import', 'tsx', 'bench/run.ts', '--smoke', '--timeline=250'],
       {
         cwd: root,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -52,6 +52,8 @@ describe('npm run bench (smoke)', () => {
       'max-rate 100 bare lean',
       'max-rate 150 hub lean',
       'max-rate 150 bare lean',
+      'max-rate 100 warm hub lean',
+      'max-rate 100 warm bare lean',
       'max-rate 100 hub socket.io-client',
       'max-rate 100 bare socket.io-client',
       'hold-10k hub socket.io-client',
@@ -108,14 +110,17 @@ describe('npm run bench (smoke)', () => {
       expect(row).toMatchObject({ rotations: 1, answered: 20, missing: 0, duplicates: 0 })
     expect(fanOut).toMatchObject({ renders_during_rotations: 1, qr_ms: summary })
     expect(fanOut.ratio_to_bare_p99).toEqual(expect.any(Number))
-    // --timeline: every client of a connect workload counted once, in the second it was due.
+    // --timeline=250: every client of a connect workload counted once, in the quarter second it
+    // was due (0, 0.25, 0.5, ...).
     const timeline = output.split('timeline max-rate 100 hub: ')[1]!.split('\n').slice(1)
-    const perSecond = timeline.slice(
+    const perBin = timeline.slice(
       0,
-      timeline.findIndex((line) => !/^ {2}\d+ {2}\d+ {2}/.test(line)),
+      timeline.findIndex((line) => !/^ {2}[\d.]+ {2}\d+ {2}/.test(line)),
     )
-    expect(perSecond.length).toBeGreaterThan(0)
-    expect(perSecond.reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[1]), 0)).toBe(
+    expect(perBin.map((line) => Number(line.trim().split(/\s+/)[0]) * 4)).toEqual(
+      perBin.map((_, i) => i),
+    )
+    expect(perBin.reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[1]), 0)).toBe(
       rows.find((row) => row.workload === 'max-rate 100' && row.server === 'hub').clients,
     )
     expect(output).toMatch(/^workload\s+server\s+gen\s+clients\s+ok\/fail/m)
