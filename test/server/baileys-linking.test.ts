@@ -13,6 +13,14 @@ import { directProvider, scanPhone, startBaileysHub } from '../helpers/fake-bail
 import { collect, nextEvent, sleep } from '../helpers/hub'
 import { until } from '../main/launch'
 
+/** A provider linking its session by phone number (a pairing code), its first socket up. */
+async function linkingByPhone() {
+  const t = directProvider()
+  await t.provider.link(t.session, { phoneNumber: '34600111222' })
+  await until(() => t.fake.sockets.length === 1)
+  return t
+}
+
 describe('pairing codes', () => {
   it('presents itself as a browser WhatsApp accepts for pairing codes', async () => {
     const t = directProvider()
@@ -52,9 +60,7 @@ describe('pairing codes', () => {
   })
 
   it('a code entered on the phone links the account', async () => {
-    const t = directProvider()
-    await t.provider.link(t.session, { phoneNumber: '34600111222' })
-    await until(() => t.fake.sockets.length === 1)
+    const t = await linkingByPhone()
     t.fake.last().pairDevice()
     await until(() => t.of('pairingCode').length === 1)
     t.fake.last().pairingEntered()
@@ -66,9 +72,7 @@ describe('pairing codes', () => {
   })
 
   it('starts clean after a drop abandons a pairing whose creds were saved', async () => {
-    const t = directProvider()
-    await t.provider.link(t.session, { phoneNumber: '34600111222' })
-    await until(() => t.fake.sockets.length === 1)
+    const t = await linkingByPhone()
     const first = t.fake.last()
     first.pairDevice()
     await until(() => t.of('pairingCode').length === 1)
@@ -84,9 +88,7 @@ describe('pairing codes', () => {
   })
 
   it('logs an abandoned pairing it could not wipe, and tries again', async () => {
-    const t = directProvider()
-    await t.provider.link(t.session, { phoneNumber: '34600111222' })
-    await until(() => t.fake.sockets.length === 1)
+    const t = await linkingByPhone()
     const first = t.fake.last()
     first.pairDevice()
     await until(() => t.of('pairingCode').length === 1)
@@ -107,9 +109,7 @@ describe('pairing codes', () => {
   })
 
   it('asks again after a drop cut the code request short, instead of giving up', async () => {
-    const t = directProvider()
-    await t.provider.link(t.session, { phoneNumber: '34600111222' })
-    await until(() => t.fake.sockets.length === 1)
+    const t = await linkingByPhone()
     const first = t.fake.last()
     const request = first.requestPairingCode.bind(first)
     first.requestPairingCode = async (phone) => {
@@ -125,9 +125,7 @@ describe('pairing codes', () => {
   })
 
   it('asks for one code per connection, however many QRs WhatsApp rotates through', async () => {
-    const t = directProvider()
-    await t.provider.link(t.session, { phoneNumber: '34600111222' })
-    await until(() => t.fake.sockets.length === 1)
+    const t = await linkingByPhone()
     const phone = t.fake.last()
     let requests = 0
     const request = phone.requestPairingCode.bind(phone)
@@ -147,9 +145,7 @@ describe('pairing codes', () => {
   })
 
   it('a refused code request ends the link as failed, says why, and keeps none of its creds', async () => {
-    const t = directProvider()
-    await t.provider.link(t.session, { phoneNumber: '34600111222' })
-    await until(() => t.fake.sockets.length === 1)
+    const t = await linkingByPhone()
     t.fake.last().pairingWorks = false
     t.fake.last().pairDevice()
     await until(() => t.of('disconnected').length === 1)
