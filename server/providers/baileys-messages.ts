@@ -65,9 +65,10 @@ export function toIncoming(
   message: WAMessage,
   sender: SenderAddresses = addressesInKey(message.key),
 ): IncomingMessage | null {
+  if (!isIncoming(message)) return null
   // Disappearing, view-once and captioned-document messages come wrapped (messages.js:638-660).
   const content = normalizeMessageContent(message.message)
-  if (!isIncoming(message) || !content) return null
+  if (!content) return null
   const { key } = message
   const chat = key.remoteJid!
   // Newer chats address people by LID; the phone form, when known, is more useful.
