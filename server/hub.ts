@@ -82,7 +82,8 @@ export interface HubOptions {
   dataKey?: Buffer
   /**
    * The built QR render thread (`out/main/qr-worker.js`): the headless server renders QR images
-   * there, off its event loop. Without it they are rendered in this thread.
+   * there while its event loop is saturated (see `createWorkerQrRenderer`). Without it they are
+   * always rendered in this thread.
    */
   qrWorker?: string
 }

@@ -17,6 +17,12 @@ export interface QrRenderer {
 
 /** The id of the render that tells the thread is up (its code loaded and compiled). */
 const WARM_UP = -1
+/**
+ * What the thread renders before it takes work: a text the size of WhatsApp's (version 8 codes),
+ * this many times. A fresh thread's first 50 renders take 1.7 ms on average, later ones 0.5 ms.
+ */
+const WARM_UP_TEXT = `2@${'warm-up'.repeat(26)}`
+const WARM_UP_RENDERS = 100
 
 export const inlineQrRenderer: QrRenderer = {
   render: renderQrDataUrl,
@@ -24,11 +30,13 @@ export const inlineQrRenderer: QrRenderer = {
 }
 
 /**
- * The worker-thread renderer, for the headless server (`npm run serve` passes the built
- * `qr-worker.js`). If the worker cannot start or dies, renders go on in this thread: slower under
- * load, never lost.
- */
-/**
+ * The renderer of the headless server (`npm run serve` passes the built `qr-worker.js`): QR images
+ * are rendered in this thread, and on a worker thread only while this thread's event loop is
+ * saturated (`busy`, by default `loopBusy()`). Measured on two cores (docs/performance.md): at 600
+ * new clients a second the hub answers faster rendering here (0.4 ms a render; the thread's
+ * messages and its start-up cost the event loop more than they save), and at 1,000 a second it
+ * keeps up only with the thread. The thread starts the first time the loop is saturated and then
+ * stays. If it cannot start or dies, renders go on in this thread: slower under load, never lost.
  * `maxWaiting` (QR_RENDERS_WAITING_MAX) renders may wait for the thread; past that the hub renders
  * in its own thread.
  */
@@ -36,6 +44,7 @@ export function createWorkerQrRenderer(
   workerPath: string,
   logger: Logger,
   maxWaiting: number,
+  busy: () => boolean = loopBusy(),
 ): QrRenderer {
   const waiting = new Map<
     number,
@@ -69,7 +78,8 @@ export function createWorkerQrRenderer(
       })
       return undefined
     }
-    worker.postMessage({ id: WARM_UP, data: 'warm-up' })
+    logger.info('The event loop is busy: QR images are rendered on a render thread while it is')
+    worker.postMessage({ id: WARM_UP, data: WARM_UP_TEXT, repeat: WARM_UP_RENDERS })
     worker.unref()
     worker.on('message', (answer: { id: number; image?: string; error?: string }) => {
       if (answer.id === WARM_UP) return settleReady(answer.image !== undefined)
@@ -100,6 +110,7 @@ export function createWorkerQrRenderer(
 
   return {
     render(data) {
+      if (!busy()) return renderQrDataUrl(data)
       const thread = waiting.size < maxWaiting ? start() : undefined
       if (!thread || !ready) return renderQrDataUrl(data)
       const id = next++
@@ -121,5 +132,41 @@ export function createWorkerQrRenderer(
       await worker?.terminate()
       worker = undefined
     },
+  }
+}
+
+/** The event loop's busy share is judged over windows of this length... */
+const BUSY_WINDOW_MS = 1000
+/** ...it is busy after this many windows in a row at BUSY_FROM or more... */
+const BUSY_WINDOWS = 3
+const BUSY_FROM = 0.9
+/** ...and stays busy until a window under BUSY_UNTIL. */
+const BUSY_UNTIL = 0.6
+
+/**
+ * Whether this thread's event loop is saturated: busy 90 % of the time or more for three seconds
+ * in a row, and since then never under 60 % for a second. A hub warming up into a burst is busy
+ * over 90 % for its first two seconds and then settles (measured at 600 new clients a second:
+ * 96 %, 97 %, then 67-82 %); one taking more than its event loop can, stays at 100 %. Read when
+ * asked, no timer. `measure` is `performance.eventLoopUtilization`.
+ */
+export function loopBusy(
+  measure: typeof performance.eventLoopUtilization = (...args) =>
+    performance.eventLoopUtilization(...args),
+): () => boolean {
+  let mark = measure()
+  let busy = false
+  let busyWindows = 0
+  return () => {
+    const window = measure(mark)
+    if (window.active + window.idle < BUSY_WINDOW_MS) return busy
+    mark = measure()
+    if (busy) busy = window.utilization >= BUSY_UNTIL
+    else {
+      busyWindows = window.utilization >= BUSY_FROM ? busyWindows + 1 : 0
+      busy = busyWindows >= BUSY_WINDOWS
+    }
+    if (busy) busyWindows = 0
+    return busy
   }
 }

@@ -6,10 +6,18 @@
 import { parentPort } from 'node:worker_threads'
 import { renderQrDataUrl } from './qr'
 
-parentPort?.on('message', ({ id, data }: { id: number; data: string }) => {
-  try {
-    parentPort!.postMessage({ id, image: renderQrDataUrl(data) })
-  } catch (error) {
-    parentPort!.postMessage({ id, error: (error as Error).message })
-  }
-})
+/**
+ * `repeat` (the warm-up): renders that many variants of `data` first, so the thread's code is
+ * compiled before its first real render, and answers with the image of `data`.
+ */
+parentPort?.on(
+  'message',
+  ({ id, data, repeat = 0 }: { id: number; data: string; repeat?: number }) => {
+    try {
+      for (let i = 1; i <= repeat; i++) renderQrDataUrl(`${data}${i}`)
+      parentPort!.postMessage({ id, image: renderQrDataUrl(data) })
+    } catch (error) {
+      parentPort!.postMessage({ id, error: (error as Error).message })
+    }
+  },
+)
