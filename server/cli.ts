@@ -8,6 +8,7 @@ import { commandConfig } from './command'
 import { HubStartError, createHub } from './hub'
 import { createConsoleLogger } from './logger'
 import { installSafetyNet } from './safety-net'
+import { warmUp } from './warm-up'
 
 const STOP_TIMEOUT_MS = 5000
 
@@ -16,6 +17,14 @@ async function main(): Promise<number> {
   if (!config) return 1
 
   const logger = createConsoleLogger(config.logLevel)
+  if (config.warmUpClients > 0) {
+    // Before the hub listens: /health answers once the hub is ready for a burst of clients.
+    try {
+      logger.debug('Warmed up', { ...(await warmUp(config, config.warmUpClients)) })
+    } catch (error) {
+      logger.warn('The start-up warm-up failed; the hub starts without it', { error })
+    }
+  }
   const hub = createHub(config, {
     logger,
     // Built layout (the only one this runs from): out/main/cli.js beside out/renderer and the

@@ -61,6 +61,8 @@ export interface Config {
   storeWritesWaitingMax: number
   /** QR images waiting for the render thread; more are rendered in the main thread. */
   qrRendersWaitingMax: number
+  /** Clients the headless server runs through a private hub before it listens (0: none). */
+  warmUpClients: number
   /** Baileys: senders whose other address (phone number or LID) is looked up at once. */
   inboxLookupsMax: number
   /** Origins browsers may use (HTTP CORS and Socket.IO), or every origin. */
@@ -247,6 +249,7 @@ const variables = {
     schema: integer(1, 1_000_000),
     fallback: '10000',
   },
+  WARM_UP_CLIENTS: { key: 'warmUpClients', schema: integer(0, 10_000), fallback: '10' },
   INBOX_LOOKUPS_MAX: { key: 'inboxLookupsMax', schema: integer(0, 100_000), fallback: '100' },
   DATA_KEY: { key: 'dataKey', schema: key, fallback: undefined },
   DATA_KEY_PREVIOUS: { key: 'dataKeyPrevious', schema: keys, fallback: '' },

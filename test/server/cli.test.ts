@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { io } from 'socket.io-client'
@@ -89,6 +89,41 @@ describe('npm run serve (headless CLI)', () => {
     expect((await fetch(`${url}health`)).status).toBe(200)
     expect(cli.child.exitCode).toBeNull()
     expect(cli.output().stderr).toBe('')
+  })
+
+  it('warms up on a private hub before it listens; the hub it starts has served nobody', async () => {
+    const port = await freePort()
+    const tmp = await tempDir() // the warm-up's own data directory goes here, and must go away
+    const cli = serve({
+      WS_PORT: String(port),
+      WS_HOST: '127.0.0.1',
+      DATA_DIR: await tempDir(),
+      LOG_LEVEL: 'debug',
+      TMPDIR: tmp,
+    })
+    const [url] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+/)
+    const { stdout } = cli.output()
+    expect(stdout).toMatch(/Warmed up .*clients=10 answered=10/)
+    expect(stdout.indexOf('Warmed up')).toBeLessThan(stdout.indexOf('listening'))
+    const token = new URL(url).searchParams.get('token')!
+    const stats = await fetch(`http://127.0.0.1:${port}/stats`, {
+      headers: { Authorization: `Bearer ${token}` },
+    })
+    expect(await stats.json()).toMatchObject({ clients: 0, sessions: { total: 0 } })
+    expect(readdirSync(tmp)).toEqual([])
+  })
+
+  it('starts without the warm-up when it fails, and says so', async () => {
+    const port = await freePort()
+    const cli = serve({
+      WS_PORT: String(port),
+      WS_HOST: '127.0.0.1',
+      DATA_DIR: await tempDir(),
+      TMPDIR: '/nonexistent/wa-link-hub',
+    })
+    await cli.waitFor(/listening/)
+    expect(cli.output().stdout).toContain('The start-up warm-up failed; the hub starts without it')
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
   })
 
   it('stops start-up with one line naming a bad variable', async () => {
