@@ -34,7 +34,11 @@ export interface WarmUpResult {
  * through socket.io-client: importing that kept 9.5 MB more resident in the server (measured), and
  * the idle server has 80 MB.
  */
-export async function warmUp(config: Config, clients: number): Promise<WarmUpResult> {
+export async function warmUp(
+  config: Config,
+  clients: number,
+  clientTimeoutMs = CLIENT_TIMEOUT_MS,
+): Promise<WarmUpResult> {
   const startedAt = performance.now()
   const dataDir = await mkdtemp(join(tmpdir(), 'wa-link-hub-warm-up-'))
   const token = randomBytes(24).toString('base64url')
@@ -59,7 +63,7 @@ export async function warmUp(config: Config, clients: number): Promise<WarmUpRes
     const endpoint = new URL('/socket.io/?EIO=4&transport=websocket', url.replace(/^http/, 'ws'))
     for (let first = 0; first < clients; first += CONCURRENCY) {
       const wave = Array.from({ length: Math.min(CONCURRENCY, clients - first) }, (_, i) =>
-        warmUpClient(endpoint, token, `warm-up-${first + i}`),
+        warmUpClient(endpoint, token, `warm-up-${first + i}`, clientTimeoutMs),
       )
       for (const ok of await Promise.all(wave)) if (ok) answered++
     }
@@ -74,7 +78,12 @@ export async function warmUp(config: Config, clients: number): Promise<WarmUpRes
  * One client: the engine.io handshake (`0`), Socket.IO's CONNECT with the token (`40`), `get_qr`
  * for its own session (`42`), and it leaves at the `qr_code` event. True once answered.
  */
-function warmUpClient(endpoint: URL, token: string, sessionId: string): Promise<boolean> {
+function warmUpClient(
+  endpoint: URL,
+  token: string,
+  sessionId: string,
+  timeoutMs: number,
+): Promise<boolean> {
   const ws = new WebSocket(endpoint)
   return new Promise<boolean>((resolve) => {
     const done = (ok: boolean) => {
@@ -84,10 +93,12 @@ function warmUpClient(endpoint: URL, token: string, sessionId: string): Promise<
       ws.terminate()
       resolve(ok)
     }
-    const timer = setTimeout(() => done(false), CLIENT_TIMEOUT_MS)
+    const timer = setTimeout(() => done(false), timeoutMs)
     ws.on('message', (raw: RawData) => {
       const frame = raw.toString()
       if (frame.startsWith(`42["${ServerEvent.qrCode}"`)) done(true)
+      // refused (say MAX_SESSIONS is lower than the warm-up): no QR is coming
+      else if (frame.startsWith(`42["${ServerEvent.error}"`)) done(false)
       else if (frame.startsWith('40')) {
         ws.send(`42${JSON.stringify([ClientEvent.getQr, { session_id: sessionId }])}`)
       } else if (frame.startsWith('0')) ws.send(`40${JSON.stringify({ token })}`)

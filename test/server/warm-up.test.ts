@@ -38,6 +38,16 @@ describe('the start-up warm-up', () => {
     expect(await readdir(dataDir)).toEqual([]) // the real hub's is untouched
   })
 
+  it('does not wait out the clients a limit refuses', async () => {
+    await privateTmp()
+    const config = loadConfig({ WS_PORT: '0', WS_HOST: '127.0.0.1', MAX_SESSIONS: '3' })
+
+    // Clients would give up on their QR only after a minute: the test would time out first.
+    const result = await warmUp(config, 10, 60_000)
+
+    expect(result).toMatchObject({ clients: 10, answered: 3 })
+  })
+
   it('touches nothing of a hub already serving in the same process', async () => {
     const hub: TestHub = await startTestHub()
     cleanup.push(() => hub.close(true))
