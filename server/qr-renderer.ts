@@ -145,10 +145,10 @@ const BUSY_UNTIL = 0.6
 
 /**
  * Whether this thread's event loop is saturated: busy 90 % of the time or more for three seconds
- * in a row, and since then never under 60 % for a second. A hub warming up into a burst is busy
- * over 90 % for its first two seconds and then settles (measured at 600 new clients a second:
- * 96 %, 97 %, then 67-82 %); one taking more than its event loop can, stays at 100 %. Read when
- * asked, no timer. `measure` is `performance.eventLoopUtilization`.
+ * in a row, and since then never under 60 % for a second. A hub starting into a burst of 600 new
+ * clients a second was over 90 % busy for its first two seconds, then 65-84 % (measured); one
+ * taking more than its event loop can (1,000 a second) stays at 100 %. Read when asked, no timer.
+ * `measure` is `performance.eventLoopUtilization`.
  */
 export function loopBusy(
   measure: typeof performance.eventLoopUtilization = (...args) =>
