@@ -17,14 +17,6 @@ async function main(): Promise<number> {
   if (!config) return 1
 
   const logger = createConsoleLogger(config.logLevel)
-  if (config.warmUpClients > 0) {
-    // Before the hub listens: /health answers once the hub is ready for a burst of clients.
-    try {
-      logger.debug('Warmed up', { ...(await warmUp(config, config.warmUpClients)) })
-    } catch (error) {
-      logger.warn('The start-up warm-up failed; the hub starts without it', { error })
-    }
-  }
   const hub = createHub(config, {
     logger,
     // Built layout (the only one this runs from): out/main/cli.js beside out/renderer and the
@@ -34,6 +26,14 @@ async function main(): Promise<number> {
   })
   // A bug that escapes every handler is logged and counted; the hub keeps serving its clients.
   installSafetyNet(logger, (origin) => hub.recordFault(origin))
+  if (config.warmUpClients > 0) {
+    // Before the hub listens, so /health answers once its code has run the connection path.
+    try {
+      logger.debug('Warmed up', { ...(await warmUp(config, config.warmUpClients)) })
+    } catch (error) {
+      logger.warn('The start-up warm-up failed; the hub starts without it', { error })
+    }
+  }
 
   try {
     const info = await hub.start()
