@@ -349,6 +349,19 @@ interface ConnectSpec {
   target: string
 }
 
+/** `seconds` of arrivals at `ratePerS` against `server`, not measured; the clients then leave. */
+async function unmeasured(
+  generator: ClientKind,
+  server: ServerHandle,
+  ratePerS: number,
+  seconds: number,
+) {
+  const { results } = await arrive(Math.ceil(ratePerS * seconds), ratePerS, (index, dueAt) =>
+    qrClient(generator, server, freshSessionId(index), dueAt),
+  )
+  for (const outcome of results) outcome.close()
+}
+
 /** Generators (kind and rate) that have already run; see `warmGenerator`. */
 const warmedGenerators = new Set<string>()
 /** Seconds of it (a smoke run only checks it runs). */
@@ -368,12 +381,7 @@ async function warmGenerator(generator: ClientKind, ratePerS: number) {
   warmedGenerators.add(key)
   const server = await start('bare', { qrPayload })
   try {
-    const warmUp = await arrive(
-      Math.ceil(ratePerS * GENERATOR_WARM_UP_S),
-      ratePerS,
-      (index, dueAt) => qrClient(generator, server, freshSessionId(index), dueAt),
-    )
-    for (const outcome of warmUp.results) outcome.close()
+    await unmeasured(generator, server, ratePerS, GENERATOR_WARM_UP_S)
   } finally {
     await server.stop()
   }
@@ -389,12 +397,7 @@ async function connectWorkload(spec: ConnectSpec) {
     const server = await start(kind, { qrPayload })
     try {
       if (spec.warmUpSeconds) {
-        const warmUp = await arrive(
-          Math.round(spec.ratePerS * spec.warmUpSeconds),
-          spec.ratePerS,
-          (index, dueAt) => qrClient(spec.generator, server, freshSessionId(index), dueAt),
-        )
-        for (const outcome of warmUp.results) outcome.close()
+        await unmeasured(spec.generator, server, spec.ratePerS, spec.warmUpSeconds)
         await drained(server)
       }
       const idle = await server.sample(true)
