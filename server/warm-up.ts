@@ -5,13 +5,20 @@ import { join } from 'node:path'
 import WebSocket, { type RawData } from 'ws'
 import type { Config } from './config'
 import { createHub } from './hub'
-import { silentLogger } from './logger'
+import { createConsoleLogger } from './logger'
 import { ClientEvent, ServerEvent } from './protocol'
 
 /** Warm-up clients in flight at once. */
 const CONCURRENCY = 10
 /** A warm-up client that is not answered within this is given up (the warm-up goes on). */
 const CLIENT_TIMEOUT_MS = 2000
+
+export interface WarmUpOptions {
+  /** A warm-up client not answered within this is given up. */
+  clientTimeoutMs?: number
+  /** Where the private hub's log lines go: nowhere, unless a test looks. */
+  logLine?: (line: string) => void
+}
 
 export interface WarmUpResult {
   clients: number
@@ -24,13 +31,14 @@ export interface WarmUpResult {
  * over WebSocket, asks for a QR for a fresh session and leaves.
  *
  * They talk to a private hub: loopback, a free port, a random token, a temporary data directory,
- * the simulated provider, no logs, its own metrics. Nothing of it reaches the real hub's sessions,
- * logs or metrics; what carries over is the process's compiled code. A fresh Node process runs its
- * first connections several times slower than later ones (their code is not compiled yet), so a
- * hub started into a burst of clients falls behind in its first second. Ten warm-up clients cost
- * 0.1 s and 3-5 MB; in controlled runs at 600 new clients a second they cut connect p99 from
- * 67-137 ms to 41-49 ms, while full benchmark runs still missed 100 ms in the first second
- * (docs/performance.md).
+ * the simulated provider, its own metrics. It logs at the real hub's level through the same line
+ * logger, whose lines go nowhere: the code that formats three lines per client is warmed with the
+ * rest. Nothing of it reaches the real hub's sessions, logs or metrics; what carries over is the
+ * process's compiled code. A fresh Node process runs its first connections several times slower
+ * than later ones (their code is not compiled yet), so a hub started into a burst of clients falls
+ * behind in its first second. Ten warm-up clients cost 0.1 s and 3-5 MB; in controlled runs at 600
+ * new clients a second they cut connect p99 from 67-137 ms to 41-49 ms, while full benchmark runs
+ * still missed 100 ms in the first second (docs/performance.md).
  *
  * The clients speak Socket.IO's frames over the `ws` package the server already loads, not
  * through socket.io-client: importing that kept 9.5 MB more resident in the server (measured), and
@@ -39,7 +47,7 @@ export interface WarmUpResult {
 export async function warmUp(
   config: Config,
   clients: number,
-  clientTimeoutMs = CLIENT_TIMEOUT_MS,
+  { clientTimeoutMs = CLIENT_TIMEOUT_MS, logLine = () => {} }: WarmUpOptions = {},
 ): Promise<WarmUpResult> {
   const startedAt = performance.now()
   const dataDir = await mkdtemp(join(tmpdir(), 'wa-link-hub-warm-up-'))
@@ -55,9 +63,8 @@ export async function warmUp(
       dataKeyPrevious: [],
       provider: 'simulated',
       redisUrl: undefined,
-      logLevel: 'error',
     },
-    { logger: silentLogger },
+    { logger: createConsoleLogger(config.logLevel, (_level, line) => logLine(line)) },
   )
   let answered = 0
   try {

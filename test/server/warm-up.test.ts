@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadConfig } from '../../server/config'
 import { warmUp } from '../../server/warm-up'
 import { startTestHub, tempDir, type TestHub } from '../helpers/hub'
@@ -38,12 +38,38 @@ describe('the start-up warm-up', () => {
     expect(await readdir(dataDir)).toEqual([]) // the real hub's is untouched
   })
 
+  it("formats its private hub's log lines at the configured level and writes them nowhere else", async () => {
+    await privateTmp()
+    const lines: string[] = []
+    const stdout = vi.spyOn(process.stdout, 'write')
+    const stderr = vi.spyOn(process.stderr, 'write')
+    cleanup.push(async () => {
+      stdout.mockRestore()
+      stderr.mockRestore()
+    })
+    const info = loadConfig({ WS_PORT: '0', WS_HOST: '127.0.0.1', LOG_LEVEL: 'info' })
+
+    await warmUp(info, 3, { logLine: (line) => lines.push(line) })
+
+    // the same lines a real client causes, one per client and event
+    expect(lines.filter((line) => / INFO {2}Client connected/.test(line))).toHaveLength(3)
+    expect(lines.filter((line) => / INFO {2}Client disconnected/.test(line))).toHaveLength(3)
+    expect(stdout).not.toHaveBeenCalled()
+    expect(stderr).not.toHaveBeenCalled()
+
+    lines.length = 0
+    await warmUp(loadConfig({ WS_PORT: '0', LOG_LEVEL: 'warn' }), 3, {
+      logLine: (line) => lines.push(line),
+    })
+    expect(lines.filter((line) => / INFO /.test(line))).toEqual([])
+  })
+
   it('does not wait out the clients a limit refuses', async () => {
     await privateTmp()
     const config = loadConfig({ WS_PORT: '0', WS_HOST: '127.0.0.1', MAX_SESSIONS: '3' })
 
     // Clients would give up on their QR only after a minute: the test would time out first.
-    const result = await warmUp(config, 10, 60_000)
+    const result = await warmUp(config, 10, { clientTimeoutMs: 60_000 })
 
     expect(result).toMatchObject({ clients: 10, answered: 3 })
   })
