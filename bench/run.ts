@@ -143,6 +143,8 @@ interface Row {
   gen_lag_ms?: Summary
   /** Share of the time some task on the machine waited for a CPU (Linux PSI): other load shows. */
   cpu_wait_percent?: number
+  /** `hostCheckMs()` right after the row: how fast the machine's CPUs were then. */
+  host_check_ms?: number
   target: string
   /** Reference and check rows are judged by nothing; a stretch goal does not fail the run. */
   kind: 'target' | 'stretch' | 'reference'
@@ -156,8 +158,30 @@ const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
 const none = summarize([])
 
 function report(row: Row): void {
+  row.host_check_ms = hostCheckMs()
   rows.push(row)
   console.log(`BENCH ${JSON.stringify(row)}`)
+}
+
+/** Where hostCheckMs's arithmetic goes, so that V8 cannot drop it as unused. */
+let hostCheckSink = 0
+
+/**
+ * Milliseconds a fixed piece of arithmetic takes in this process now, the best of three: how fast
+ * the CPUs this machine gets are at the moment. A virtual machine shares its host's: here the same
+ * work took from 150 to 300 ms within one hour, the servers' CPU per client grew by a third with it,
+ * and every latency figure moved more than that. Runs and rows compare only at similar values.
+ */
+function hostCheckMs(): number {
+  let best = Infinity
+  for (let round = 0; round < 3; round++) {
+    const began = performance.now()
+    let x = hostCheckSink
+    for (let i = 0; i < 20_000_000; i++) x = (x + i * 31) % 1_000_003
+    hostCheckSink = x
+    best = Math.min(best, performance.now() - began)
+  }
+  return Math.round(best)
 }
 
 /** CPU pressure stall time so far (Linux PSI, µs), or NaN where the kernel does not report it. */
@@ -813,6 +837,7 @@ function printTable(): void {
     'RSS MB',
     'gen CPU %/lag p99',
     'waited % main/machine',
+    'host ms',
     'result',
     'detail',
   ]
@@ -835,6 +860,7 @@ function printTable(): void {
     r.cpu_wait_percent === undefined
       ? '-'
       : `${figure(r.main_thread_wait_percent)}/${figure(r.cpu_wait_percent)}`,
+    figure(r.host_check_ms),
     verdict(r),
     r.detail,
   ])
@@ -855,6 +881,8 @@ function printTable(): void {
       'gen: the load generator (sio = socket.io-client), its CPU (100 = one core) and the lateness of its arrivals.',
       "waited %: time the server's main thread was runnable but had no CPU (Linux schedstat), and time some task on the machine",
       'waited for a CPU (Linux PSI). High means other work held the CPUs: latency figures then say more about the machine than the server.',
+      `host ms: a fixed piece of arithmetic in the benchmark right after the row (${hostAtStart} ms at the start of this run; lower is faster).`,
+      'A shared host lends a virtual machine more or less CPU from one minute to the next: compare rows and runs at similar values.',
     ].join('\n'),
   )
 }
@@ -949,13 +977,17 @@ async function flushRedis(url: string): Promise<void> {
   }
 }
 
+/** hostCheckMs() as the run begins. */
+let hostAtStart = NaN
+
 async function main(): Promise<void> {
   const fdLimit = ensureOpenFiles()
+  hostAtStart = hostCheckMs()
   const wants = (name: string) => !ONLY || ONLY.includes(name)
   console.log(
     `WA Link Hub benchmark${SMOKE ? ' (smoke)' : ''} — node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()
       .map((l) => l.toFixed(2))
-      .join(' ')}; servers and load generator on this machine`,
+      .join(' ')}; servers and load generator on this machine; host check ${hostAtStart} ms`,
   )
 
   // First: the bare server answers get_qr with the hub's own qr_code payload captured here.
