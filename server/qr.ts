@@ -7,6 +7,14 @@ const MODULE_PX = 6
 /** Quiet zone around the code, in modules, as the QR standard asks. */
 const MARGIN = 4
 
+/**
+ * zlib level for the PNG's pixels. Measured on 2,000 WhatsApp-sized codes, the two alternating in
+ * one process (median of 20 batches): the default level (6) 136 µs per image for 898 bytes, level 3
+ * 61 µs for 994 (level 1: 58-76 µs for 1,071). A fifth of a render's time saved for 11 % more PNG,
+ * 6 % more `qr_code` frame (docs/performance.md).
+ */
+const DEFLATE_LEVEL = 3
+
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
 
 /**
@@ -77,7 +85,7 @@ export function encodeMatrixPng(size: number, dark: ArrayLike<number | boolean>)
   return Buffer.concat([
     PNG_SIGNATURE,
     chunk('IHDR', header),
-    chunk('IDAT', deflateSync(raw)),
+    chunk('IDAT', deflateSync(raw, { level: DEFLATE_LEVEL })),
     chunk('IEND', Buffer.alloc(0)),
   ])
 }
