@@ -143,8 +143,8 @@ interface Row {
   gen_lag_ms?: Summary
   /** Share of the time some task on the machine waited for a CPU (Linux PSI): other load shows. */
   cpu_wait_percent?: number
-  /** `hostCheckMs()` right after the row: how fast the machine's CPUs were then. */
-  host_check_ms?: number
+  /** `hostCheck()` right after the row: how fast the machine was then. */
+  host_check_ms?: { cpu: number; memory: number }
   target: string
   /** Reference and check rows are judged by nothing; a stretch goal does not fail the run. */
   kind: 'target' | 'stretch' | 'reference'
@@ -158,30 +158,60 @@ const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
 const none = summarize([])
 
 function report(row: Row): void {
-  row.host_check_ms = hostCheckMs()
+  row.host_check_ms = hostCheck()
   rows.push(row)
   console.log(`BENCH ${JSON.stringify(row)}`)
 }
 
-/** Where hostCheckMs's arithmetic goes, so that V8 cannot drop it as unused. */
+/** Where hostCheck's arithmetic goes, so that V8 cannot drop it as unused. */
 let hostCheckSink = 0
+/** 16 MB of int32 forming one random cycle (Sattolo's shuffle), built at the first check. */
+let walkTable: Int32Array | undefined
 
-/**
- * Milliseconds a fixed piece of arithmetic takes in this process now, the best of three: how fast
- * the CPUs this machine gets are at the moment. A virtual machine shares its host's: here the same
- * work took from 150 to 300 ms within one hour, the servers' CPU per client grew by a third with it,
- * and every latency figure moved more than that. Runs and rows compare only at similar values.
- */
-function hostCheckMs(): number {
+function buildWalkTable(): Int32Array {
+  const next = Int32Array.from({ length: 4 * 1024 * 1024 }, (_, i) => i)
+  let seed = 1
+  for (let i = next.length - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0
+    const j = Math.floor((seed / 2 ** 32) * i)
+    ;[next[i], next[j]] = [next[j]!, next[i]!]
+  }
+  return next
+}
+
+/** The best of three runs of `work`, in whole milliseconds. */
+function bestOfThree(work: () => number): number {
   let best = Infinity
   for (let round = 0; round < 3; round++) {
     const began = performance.now()
-    let x = hostCheckSink
-    for (let i = 0; i < 20_000_000; i++) x = (x + i * 31) % 1_000_003
-    hostCheckSink = x
+    hostCheckSink ^= work()
     best = Math.min(best, performance.now() - began)
   }
   return Math.round(best)
+}
+
+/**
+ * How fast the machine is now: milliseconds for a fixed piece of arithmetic (the CPU's share this
+ * machine gets) and for a fixed random walk through 16 MB (memory and the cache, which other
+ * machines on the host share), each the best of three. A virtual machine shares its host: on
+ * 2026-11-29 the same arithmetic took from 150 to 300 ms within one hour, the servers' CPU per
+ * client grew by a third with it, and every latency figure moved more than that. Runs and rows
+ * compare only at similar values; the bare row beside each hub row is the finer reference.
+ */
+function hostCheck(): { cpu: number; memory: number } {
+  walkTable ??= buildWalkTable()
+  const table = walkTable
+  const cpu = bestOfThree(() => {
+    let x = hostCheckSink
+    for (let i = 0; i < 20_000_000; i++) x = (x + i * 31) % 1_000_003
+    return x
+  })
+  const memory = bestOfThree(() => {
+    let at = hostCheckSink & 0xffff
+    for (let step = 0; step < 500_000; step++) at = table[at]!
+    return at
+  })
+  return { cpu, memory }
 }
 
 /** CPU pressure stall time so far (Linux PSI, µs), or NaN where the kernel does not report it. */
@@ -837,7 +867,7 @@ function printTable(): void {
     'RSS MB',
     'gen CPU %/lag p99',
     'waited % main/machine',
-    'host ms',
+    'host ms cpu/mem',
     'result',
     'detail',
   ]
@@ -860,7 +890,7 @@ function printTable(): void {
     r.cpu_wait_percent === undefined
       ? '-'
       : `${figure(r.main_thread_wait_percent)}/${figure(r.cpu_wait_percent)}`,
-    figure(r.host_check_ms),
+    r.host_check_ms ? `${r.host_check_ms.cpu}/${r.host_check_ms.memory}` : '-',
     verdict(r),
     r.detail,
   ])
@@ -881,7 +911,7 @@ function printTable(): void {
       'gen: the load generator (sio = socket.io-client), its CPU (100 = one core) and the lateness of its arrivals.',
       "waited %: time the server's main thread was runnable but had no CPU (Linux schedstat), and time some task on the machine",
       'waited for a CPU (Linux PSI). High means other work held the CPUs: latency figures then say more about the machine than the server.',
-      `host ms: a fixed piece of arithmetic in the benchmark right after the row (${hostAtStart} ms at the start of this run; lower is faster).`,
+      `host ms: a fixed piece of arithmetic and a fixed random walk through 16 MB, in the benchmark right after the row (${hostAtStart} at the start; lower is faster).`,
       'A shared host lends a virtual machine more or less CPU from one minute to the next: compare rows and runs at similar values.',
     ].join('\n'),
   )
@@ -977,17 +1007,18 @@ async function flushRedis(url: string): Promise<void> {
   }
 }
 
-/** hostCheckMs() as the run begins. */
-let hostAtStart = NaN
+/** hostCheck() as the run begins, as `cpu/memory` ms. */
+let hostAtStart = ''
 
 async function main(): Promise<void> {
   const fdLimit = ensureOpenFiles()
-  hostAtStart = hostCheckMs()
+  const { cpu, memory } = hostCheck()
+  hostAtStart = `${cpu}/${memory} ms`
   const wants = (name: string) => !ONLY || ONLY.includes(name)
   console.log(
     `WA Link Hub benchmark${SMOKE ? ' (smoke)' : ''} — node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()
       .map((l) => l.toFixed(2))
-      .join(' ')}; servers and load generator on this machine; host check ${hostAtStart} ms`,
+      .join(' ')}; servers and load generator on this machine; host check ${hostAtStart}`,
   )
 
   // First: the bare server answers get_qr with the hub's own qr_code payload captured here.
