@@ -194,7 +194,7 @@ function bestOfThree(work: () => number): number {
  * How fast the machine is now: milliseconds for a fixed piece of arithmetic (the CPU's share this
  * machine gets) and for a fixed random walk through 16 MB (memory and the cache, which other
  * machines on the host share), each the best of three. A virtual machine shares its host: on
- * 2026-11-29 the same arithmetic took from 150 to 300 ms within one hour, the servers' CPU per
+ * 2026-11-29 a similar loop took from 150 to 300 ms within one hour, the servers' CPU per
  * client grew by a third with it, and every latency figure moved more than that. Runs and rows
  * compare only at similar values; the bare row beside each hub row is the finer reference.
  */

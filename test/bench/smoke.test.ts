@@ -78,7 +78,7 @@ describe('npm run bench (smoke)', () => {
         met: expect.any(Boolean),
         kind: row.server === 'bare' ? 'reference' : expect.any(String),
       })
-      // how fast the machine's CPUs were, beside every row
+      // how fast the machine was, beside every row
       expect(row.host_check_ms.cpu, name).toBeGreaterThan(0)
       expect(row.host_check_ms.memory, name).toBeGreaterThan(0)
       if (row.workload === 'start') {
