@@ -455,6 +455,7 @@ async function connectWorkload(spec: ConnectSpec) {
         await drained(server)
       }
       const idle = await server.sample(true)
+      const threadBefore = threadRendersOf(await server.metrics())
       await server.resetUsage()
       const [arrivals, genCpu, cpuWait] = await measured(() =>
         arrive(spec.clients, spec.ratePerS, (index, dueAt) =>
@@ -463,6 +464,7 @@ async function connectWorkload(spec: ConnectSpec) {
       )
       const loaded = await server.sample(true)
       const usage = await server.usage()
+      const onThread = threadRendersOf(await server.metrics()) - threadBefore
       for (const outcome of arrivals.results) outcome.close()
       const m = measure(arrivals)
       if (TIMELINE_MS) printTimeline(`${spec.workload} ${kind}`, arrivals)
@@ -490,7 +492,8 @@ async function connectWorkload(spec: ConnectSpec) {
         target: spec.target,
         kind: reference ?? spec.kind ?? 'target',
         met: spec.judge?.(m, perClientKb) ?? true,
-        detail: `${perClientKb} KB/client; last answer at ${m.lastDoneS} s${m.firstError ? `; ${m.firstError}` : ''}`,
+        qr_renders_on_thread: onThread,
+        detail: `${perClientKb} KB/client; last answer at ${m.lastDoneS} s${onThread > 0 ? `; ${onThread} QR on the render thread` : ''}${m.firstError ? `; ${m.firstError}` : ''}`,
       })
     } finally {
       await server.stop()
@@ -627,6 +630,8 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
       const allHeld = cycles.every((c) => c.held === HOLD_TARGET || (SMOKE && c.held === clients))
       const cleaned = cycles.every((c) => c.after.sessions === 0)
       const perClientKb = Math.round(((first.heldRss - idle.rss) / clients / 1024) * 10) / 10
+      // A render thread, once started, stays with its memory: whether one ran tells the RSS apart.
+      const onThread = threadRendersOf(await server.metrics())
       report({
         workload: 'hold-10k',
         server: kind,
@@ -661,7 +666,8 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         target: `${HOLD_TARGET} held ${holdSeconds} s, twice; no errors; sessions cleaned; RSS back within 30 MB of idle`,
         kind: referenceOf(kind) ?? 'target',
         met: allHeld && failures === 0 && cleaned && noGrowth && nearIdle,
-        detail: `held ${cycles.map((c) => c.held).join('/')} of ${clients}; ${perClientKb} KB/client; RSS after ${cycles.map((c) => mb(c.after.rss)).join('/')} MB (idle ${mb(idle.rss)})`,
+        qr_renders_on_thread: onThread,
+        detail: `held ${cycles.map((c) => c.held).join('/')} of ${clients}; ${perClientKb} KB/client; RSS after ${cycles.map((c) => mb(c.after.rss)).join('/')} MB (idle ${mb(idle.rss)})${onThread > 0 ? `; ${onThread} QR on the render thread` : ''}`,
       })
     } finally {
       await server.stop()
@@ -727,6 +733,9 @@ async function watchRotations(target: Target, sessionId: string, subscribers: nu
 
 const rendersOf = (metrics: string) =>
   Number(/^wa_link_hub_qr_renders_total (\d+)/m.exec(metrics)?.[1])
+/** QR images the hub's render thread delivered (0 for the bare server, which has no metrics). */
+const threadRendersOf = (metrics: string) =>
+  Number(/^wa_link_hub_qr_renders_on_thread_total (\d+)/m.exec(metrics)?.[1] ?? 0)
 
 /**
  * One session, many subscribers: each rotation reaches all of them, exactly once, rendered once.

@@ -226,6 +226,7 @@ async function openOn(
     clientBuffers: () => socketServer.buffers.measure(),
     authAddresses: () => guard.size,
     qrRendersWaiting: () => qrRenderer.waiting ?? 0,
+    qrRendersOnThread: () => qrRenderer.threadRenders ?? 0,
     limits: configuredLimits(config),
   })
   const provider = await (options.providerFactory ?? createProvider)({

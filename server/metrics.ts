@@ -83,6 +83,8 @@ export interface MetricsSources {
   authAddresses: () => number
   /** QR renders waiting for the render thread (QR_RENDERS_WAITING_MAX caps them). */
   qrRendersWaiting?: () => number
+  /** QR images the render thread has delivered so far. */
+  qrRendersOnThread?: () => number
   /** Configured limits by variable name; constant for the hub's life. */
   limits: Record<string, number>
 }
@@ -127,6 +129,15 @@ export function createMetrics(read: MetricsSources): HubMetrics {
     registers,
     collect() {
       this.set(read.qrRendersWaiting?.() ?? 0)
+    },
+  })
+  new Counter({
+    name: 'wa_link_hub_qr_renders_on_thread_total',
+    help: 'QR images rendered on the render thread, which takes them while the event loop is saturated (the rest are rendered in the main thread)',
+    registers,
+    collect() {
+      this.reset()
+      this.inc(read.qrRendersOnThread?.() ?? 0)
     },
   })
   new Gauge({

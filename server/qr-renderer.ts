@@ -11,6 +11,8 @@ export interface QrRenderer {
   close(): Promise<void>
   /** Renders waiting for the render thread (none without one). */
   readonly waiting?: number
+  /** Images the render thread has delivered so far (none without one). */
+  readonly threadRenders?: number
   /** Starts the render thread if there is one; true once it renders, false if it cannot. */
   warm?(): Promise<boolean>
 }
@@ -51,6 +53,7 @@ export function createWorkerQrRenderer(
     { data: string; resolve(image: string): void; reject(error: Error): void }
   >()
   let next = 0
+  let delivered = 0
   let worker: Worker | undefined
   let broken = false
   // Until the thread has rendered once, renders stay in this thread: loading its code takes
@@ -85,8 +88,10 @@ export function createWorkerQrRenderer(
       if (answer.id === WARM_UP) return settleReady(answer.image !== undefined)
       const pending = waiting.get(answer.id)
       waiting.delete(answer.id)
-      if (answer.image !== undefined) pending?.resolve(answer.image)
-      else pending?.reject(new Error(answer.error ?? 'the QR render failed'))
+      if (answer.image !== undefined) {
+        delivered += 1
+        pending?.resolve(answer.image)
+      } else pending?.reject(new Error(answer.error ?? 'the QR render failed'))
     })
     worker.on('error', (error) => {
       broken = true
@@ -121,6 +126,9 @@ export function createWorkerQrRenderer(
     },
     get waiting() {
       return waiting.size
+    },
+    get threadRenders() {
+      return delivered
     },
     warm() {
       if (ready || broken || !start()) return Promise.resolve(ready)

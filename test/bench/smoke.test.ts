@@ -104,6 +104,13 @@ describe('npm run bench (smoke)', () => {
         gen_lag_ms: summary,
       })
     }
+    // Whether the hub's render thread took any QR (it starts only on a saturated event loop).
+    const connectRows = rows.filter(
+      (row) => row.server === 'hub' && /^(ramp-2k|hold-5k|max-rate|hold-10k)/.test(row.workload),
+    )
+    expect(connectRows).toHaveLength(7)
+    for (const row of connectRows)
+      expect(row.qr_renders_on_thread, row.workload).toBeGreaterThanOrEqual(0)
     const hold = rows.filter((row) => row.workload === 'hold-10k')
     expect(hold[0]).toMatchObject({ cycles: 2, held: [50, 50], sessions_after: 0 })
     expect(hold[1]).toMatchObject({ cycles: 1, held: [50] })

@@ -75,6 +75,7 @@ describe('HTTP endpoints', () => {
       'wa_link_hub_http_client_errors_total{code="request_timeout"} 0',
       'wa_link_hub_http_client_errors_total{code="body_cut_off"} 0',
       'wa_link_hub_qr_renders_waiting 0',
+      'wa_link_hub_qr_renders_on_thread_total 0',
     ]) {
       expect(text).toContain(`${series}\n`)
     }

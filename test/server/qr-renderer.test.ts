@@ -108,6 +108,8 @@ describe('rendering in the main thread while its event loop has time', () => {
     const inline = renderer.render('2@calm,b,c,d')
     expect(typeof inline).toBe('string')
     expect(decodeQrDataUrl(inline as string)).toBe('2@calm,b,c,d')
+    // what /metrics shows: the one image the thread delivered, not its warm-up renders
+    expect(renderer.threadRenders).toBe(1)
   })
 
   it('calls the loop saturated after three whole seconds at 90 % or more, and calm under 60 %', () => {
