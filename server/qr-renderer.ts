@@ -146,17 +146,20 @@ export function createWorkerQrRenderer(
 /** The event loop's busy share is judged over windows of this length... */
 const BUSY_WINDOW_MS = 1000
 /** ...it is busy after this many windows in a row at BUSY_FROM or more... */
-const BUSY_WINDOWS = 3
+const BUSY_WINDOWS = 5
 const BUSY_FROM = 0.9
 /** ...and stays busy until a window under BUSY_UNTIL. */
 const BUSY_UNTIL = 0.6
 
 /**
- * Whether this thread's event loop is saturated: busy 90 % of the time or more for three seconds
+ * Whether this thread's event loop is saturated: busy 90 % of the time or more for five seconds
  * in a row, and since then never under 60 % for a second. A hub starting into a burst of 600 new
- * clients a second was over 90 % busy for its first two seconds, then 65-84 % (measured); one
- * taking more than its event loop can (1,000 a second) stays at 100 %. Read when asked, no timer.
- * `measure` is `performance.eventLoopUtilization`.
+ * clients a second is over 90 % busy for its first two to four seconds (longer in the minutes a
+ * shared host gives this machine less), then 65-88 %; one taking more than its event loop can
+ * (1,000 a second) stays at 100 %. With three seconds, the start of a 600/s burst started the
+ * thread in 2 of 4 runs, and those two answered 4 times slower for the rest of the burst (connect
+ * p99 548 and 593 ms against 94-157; docs/performance.md). Read when asked, no timer. `measure`
+ * is `performance.eventLoopUtilization`.
  */
 export function loopBusy(
   measure: typeof performance.eventLoopUtilization = (...args) =>
