@@ -493,7 +493,7 @@ async function connectWorkload(spec: ConnectSpec) {
         kind: reference ?? spec.kind ?? 'target',
         met: spec.judge?.(m, perClientKb) ?? true,
         qr_renders_on_thread: onThread,
-        detail: `${perClientKb} KB/client; last answer at ${m.lastDoneS} s${onThread > 0 ? `; ${onThread} QR on the render thread` : ''}${m.firstError ? `; ${m.firstError}` : ''}`,
+        detail: `${perClientKb} KB/client; last answer at ${m.lastDoneS} s${onThreadNote(onThread)}${m.firstError ? `; ${m.firstError}` : ''}`,
       })
     } finally {
       await server.stop()
@@ -667,7 +667,7 @@ async function holdTenThousand(clients: number, ratePerS: number, holdSeconds: n
         kind: referenceOf(kind) ?? 'target',
         met: allHeld && failures === 0 && cleaned && noGrowth && nearIdle,
         qr_renders_on_thread: onThread,
-        detail: `held ${cycles.map((c) => c.held).join('/')} of ${clients}; ${perClientKb} KB/client; RSS after ${cycles.map((c) => mb(c.after.rss)).join('/')} MB (idle ${mb(idle.rss)})${onThread > 0 ? `; ${onThread} QR on the render thread` : ''}`,
+        detail: `held ${cycles.map((c) => c.held).join('/')} of ${clients}; ${perClientKb} KB/client; RSS after ${cycles.map((c) => mb(c.after.rss)).join('/')} MB (idle ${mb(idle.rss)})${onThreadNote(onThread)}`,
       })
     } finally {
       await server.stop()
@@ -736,6 +736,9 @@ const rendersOf = (metrics: string) =>
 /** QR images the hub's render thread delivered (0 for the bare server, which has no metrics). */
 const threadRendersOf = (metrics: string) =>
   Number(/^wa_link_hub_qr_renders_on_thread_total (\d+)/m.exec(metrics)?.[1] ?? 0)
+/** The detail column's note of them, only when there were any. */
+const onThreadNote = (renders: number) =>
+  renders > 0 ? `; ${renders} QR on the render thread` : ''
 
 /**
  * One session, many subscribers: each rotation reaches all of them, exactly once, rendered once.

@@ -128,8 +128,7 @@ describe('rendering in the main thread while its event loop has time', () => {
     const busy = loopBusy(measure)
     const seen = windows.map(() => busy())
     // four busy seconds (a hub warming up into a burst) are not enough; five in a row are, and
-    // the loop stays saturated until a second under 60 %
-    // saturated in the 10th to 12th windows only
+    // the loop stays saturated until a second under 60 %: the 10th to 12th windows only
     expect(seen.flatMap((isBusy, i) => (isBusy ? [i] : []))).toEqual([9, 10, 11])
     whole = false
     expect(busy()).toBe(false) // a partial window keeps the last state

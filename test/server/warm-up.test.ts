@@ -1,6 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readdir, rm } from 'node:fs/promises'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadConfig } from '../../server/config'
 import { warmUp } from '../../server/warm-up'
@@ -13,7 +11,7 @@ afterEach(async () => {
 
 /** A private temporary directory for the warm-up's own, so a test can see it is removed. */
 async function privateTmp(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'wa-link-hub-warm-up-test-'))
+  const dir = await tempDir()
   const before = process.env.TMPDIR
   process.env.TMPDIR = dir
   cleanup.push(async () => {
